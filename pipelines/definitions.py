@@ -1,0 +1,11 @@
+"""The one Definitions entry point (workspace.yaml points here)."""
+
+import dagster as dg
+
+from pipelines.defs import ingest
+from pipelines.defs.resources import default_resources
+
+defs = dg.Definitions.merge(
+    ingest.defs,
+    dg.Definitions(resources=default_resources()),
+)

@@ -1,0 +1,37 @@
+"""The pipeline's one clock: `BIS_AS_OF` when set, else the current time in UTC.
+
+Every time rule reads this, so a run with a fixed `BIS_AS_OF` is reproducible.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse an ISO 8601 timestamp; a value without an offset is taken as UTC."""
+    cleaned = text.strip()
+    if cleaned.endswith("Z"):
+        cleaned = cleaned[:-1] + "+00:00"
+    try:
+        parsed = datetime.fromisoformat(cleaned)
+    except ValueError as exc:
+        raise ValueError(
+            f"not an ISO 8601 timestamp: {text!r} (expected e.g. 2026-11-24T12:00:00Z)"
+        ) from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def as_of(override: str | datetime | None = None) -> datetime:
+    """The pipeline clock: an explicit override, else `BIS_AS_OF`, else now (UTC)."""
+    if isinstance(override, datetime):
+        return override.astimezone(UTC) if override.tzinfo else override.replace(tzinfo=UTC)
+    if override:
+        return parse_timestamp(override)
+    env_value = os.environ.get("BIS_AS_OF", "").strip()
+    if env_value:
+        return parse_timestamp(env_value)
+    return datetime.now(UTC)

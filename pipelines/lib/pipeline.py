@@ -1,0 +1,51 @@
+"""`bis run`: the stages of the main job, in the contract's order, in process.
+
+ingest → dbt build → message_plan → send_messages → dashboard. Each stage is a plain
+function; later issues plug their stage into STAGES.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from pipelines.lib.ingest import IngestSummary, ingest_landing_folder
+from pipelines.lib.ingest.report import summary_line
+from pipelines.lib.settings import Settings
+from pipelines.lib.warehouse import open_warehouse
+
+
+@dataclass
+class RunReport:
+    as_of: datetime
+    ingest: IngestSummary | None = None
+    lines: list[str] = field(default_factory=list)  # one summary line per stage
+    failed: bool = False
+
+
+def ingest_stage(settings: Settings, as_of: datetime, report: RunReport) -> None:
+    with open_warehouse(settings.warehouse_path) as con:
+        report.ingest = ingest_landing_folder(
+            con, settings.landing_events_dir, reference_time=as_of
+        )
+    report.lines.append(f"ingest: {summary_line(report.ingest)}")
+    for error in report.ingest.errors:
+        report.lines.append(f"ingest: FAILED {error}")
+        report.failed = True
+    for code, count in report.ingest.rejections.most_common():
+        report.lines.append(f"ingest:   rejected {count:>6} {code}")
+
+
+Stage = Callable[[Settings, datetime, RunReport], None]
+STAGES: list[tuple[str, Stage]] = [("ingest", ingest_stage)]
+
+
+def run_pipeline(settings: Settings, as_of: datetime) -> RunReport:
+    """Run every stage in order; a stage that fails stops the ones after it."""
+    report = RunReport(as_of=as_of)
+    for _name, stage in STAGES:
+        stage(settings, as_of, report)
+        if report.failed:
+            break
+    return report

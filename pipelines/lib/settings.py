@@ -1,0 +1,45 @@
+"""Where things live and which environment we are in: read from the environment only."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENVIRONMENTS = ("dev", "staging", "prod")
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    data_dir: Path
+
+    @property
+    def landing_events_dir(self) -> Path:
+        return self.data_dir / "landing" / "events"
+
+    @property
+    def landing_email_events_dir(self) -> Path:
+        return self.data_dir / "landing" / "email_events"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def outbox_dir(self) -> Path:
+        return self.data_dir / "outbox"
+
+    @property
+    def reports_dir(self) -> Path:
+        return self.data_dir / "reports"
+
+
+def load_settings() -> Settings:
+    """Settings from `BIS_ENV` and `BIS_DATA_DIR` (defaults: dev, ./data from the working dir)."""
+    env = os.environ.get("BIS_ENV", "dev").strip() or "dev"
+    if env not in ENVIRONMENTS:
+        raise ValueError(f"BIS_ENV={env!r} is not one of {', '.join(ENVIRONMENTS)}")
+    data_dir = Path(os.environ.get("BIS_DATA_DIR", "").strip() or "data")
+    return Settings(env=env, data_dir=data_dir.resolve())
