@@ -2,10 +2,11 @@
 
 import dagster as dg
 
-from pipelines.defs import ingest
+from pipelines.defs import dbt, ingest
 from pipelines.defs.resources import default_resources
 
 defs = dg.Definitions.merge(
     ingest.defs,
+    dbt.defs,
     dg.Definitions(resources=default_resources()),
 )

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+from pydantic import Field
 
 from pipelines.lib.settings import load_settings
 from pipelines.lib.warehouse import open_warehouse
@@ -20,11 +21,16 @@ WAREHOUSE_POOL = "warehouse"
 class WarehouseResource(dg.ConfigurableResource):
     """The DuckDB warehouse at `$BIS_DATA_DIR/warehouse.duckdb`."""
 
-    data_dir: str
+    data_dir: str = Field(
+        default="", description="Folder of warehouse.duckdb; empty: $BIS_DATA_DIR at run time."
+    )
 
     @property
     def path(self) -> Path:
-        return Path(self.data_dir) / "warehouse.duckdb"
+        # Resolved when used, not when the definitions load: assets, dbt and the sensor all
+        # read BIS_DATA_DIR at run time, so the warehouse must too.
+        folder = Path(self.data_dir) if self.data_dir else load_settings().data_dir
+        return folder / "warehouse.duckdb"
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -39,5 +45,4 @@ class WarehouseResource(dg.ConfigurableResource):
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
-    settings = load_settings()
-    return {"warehouse": WarehouseResource(data_dir=str(settings.data_dir))}
+    return {"warehouse": WarehouseResource()}

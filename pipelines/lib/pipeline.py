@@ -10,8 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from pipelines.lib.dbt import run_dbt_build
 from pipelines.lib.ingest import IngestSummary, ingest_landing_folder
 from pipelines.lib.ingest.report import summary_line
+from pipelines.lib.kpis import kpi_lines, latest_kpis
 from pipelines.lib.settings import Settings
 from pipelines.lib.warehouse import open_warehouse
 
@@ -21,6 +23,7 @@ class RunReport:
     as_of: datetime
     ingest: IngestSummary | None = None
     lines: list[str] = field(default_factory=list)  # one summary line per stage
+    kpis: dict[str, float | None] = field(default_factory=dict)
     failed: bool = False
 
 
@@ -37,8 +40,25 @@ def ingest_stage(settings: Settings, as_of: datetime, report: RunReport) -> None
         report.lines.append(f"ingest:   rejected {count:>6} {code}")
 
 
+def dbt_stage(settings: Settings, as_of: datetime, report: RunReport) -> None:
+    result = run_dbt_build(settings, as_of)
+    counts = ", ".join(f"{status} {n}" for status, n in sorted(result.counts.items()))
+    report.lines.append(f"dbt build: {'ok' if result.success else 'FAILED'} ({counts})")
+    if not result.success:
+        report.failed = True
+        report.lines.extend(f"dbt:   {failure}" for failure in result.failures[:20])
+        return
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        latest = latest_kpis(con)
+    if latest is not None:
+        day, values = latest
+        report.kpis = values
+        report.lines.append(f"KPIs as of {day}:")
+        report.lines.extend(f"  {line}" for line in kpi_lines(values))
+
+
 Stage = Callable[[Settings, datetime, RunReport], None]
-STAGES: list[tuple[str, Stage]] = [("ingest", ingest_stage)]
+STAGES: list[tuple[str, Stage]] = [("ingest", ingest_stage), ("dbt", dbt_stage)]
 
 
 def run_pipeline(settings: Settings, as_of: datetime) -> RunReport:

@@ -4,6 +4,7 @@ import dagster as dg
 
 ingest_events_job = dg.define_asset_job(
     name="ingest_events",
-    selection=dg.AssetSelection.assets("raw_events"),
-    description="Load new landing files into the raw tables.",
+    # Ingest, then rebuild everything downstream so the marts reflect the new events.
+    selection=dg.AssetSelection.assets("raw_events").downstream(),
+    description="Load new landing files into the raw tables, then rebuild the dbt marts.",
 )

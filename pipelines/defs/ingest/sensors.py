@@ -11,12 +11,11 @@ from pipelines.lib.settings import load_settings
 @dg.sensor(job=ingest_events_job, minimum_interval_seconds=30,
            default_status=dg.DefaultSensorStatus.RUNNING,
            description="Watches $BIS_DATA_DIR/landing/events; run_key = path:sha256.")
-def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     folder = load_settings().landing_events_dir
     result = find_changed_files(folder, context.cursor)
     if not result.changed:
-        context.update_cursor(result.cursor)
-        return dg.SkipReason(result.skip_reason(folder))
+        return dg.SensorResult(skip_reason=result.skip_reason(folder), cursor=result.cursor)
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(

@@ -1,0 +1,91 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['identity_type', 'identity_id', 'activity_date'],
+        on_schema_change='fail'
+    )
+}}
+-- Tracked activity per identity (user_id, or anonymous_id for events without one) per UTC day.
+-- This is where the cost grows with events, so it is incremental: a run recomputes only the
+-- identity-days that received rows ingested after the high-water mark minus
+-- late_data_lookback_hours (a late event with an old occurred_at has a new ingested_at, so its
+-- day is recomputed), and replaces them (delete+insert). Keyed by raw identity rather than by
+-- resolved user so that a later identify never invalidates stored rows: identity stitching
+-- happens downstream, in int_user_daily_activity. Independent of as_of.
+with identity_events as (
+
+    select * from {{ ref('int_identity_events') }}
+
+),
+
+tracked_events as (
+
+    select * from identity_events
+    where is_tracked
+
+),
+
+{% if is_incremental() %}
+
+high_water_mark as (
+
+    select
+        {{ shift_hours("coalesce(max(last_ingested_at), cast('1900-01-01 00:00:00+00:00' as " ~ type_timestamptz() ~ "))", -(var('late_data_lookback_hours') | int)) }}
+            as reload_ingested_after
+
+    from {{ this }}
+
+),
+
+changed_identity_days as (
+
+    select distinct
+        tracked_events.identity_type,
+        tracked_events.identity_id,
+        tracked_events.activity_date
+
+    from tracked_events
+    cross join high_water_mark
+    where tracked_events.ingested_at > high_water_mark.reload_ingested_after
+
+),
+
+events_to_aggregate as (
+
+    select tracked_events.*
+    from tracked_events
+    inner join changed_identity_days
+        on tracked_events.identity_type = changed_identity_days.identity_type
+        and tracked_events.identity_id = changed_identity_days.identity_id
+        and tracked_events.activity_date = changed_identity_days.activity_date
+
+),
+
+{% else %}
+
+events_to_aggregate as (
+
+    select * from tracked_events
+
+),
+
+{% endif %}
+
+final as (
+
+    select
+        identity_type,
+        identity_id,
+        activity_date,
+        count(*) as event_count,
+        min(occurred_at) as first_event_at,
+        max(occurred_at) as last_event_at,
+        max(ingested_at) as last_ingested_at
+
+    from events_to_aggregate
+    group by identity_type, identity_id, activity_date
+
+)
+
+select * from final

@@ -1,0 +1,84 @@
+"""dbt models as Dagster assets: raw_events → staging → intermediate → marts."""
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import dagster as dg
+from dagster_dbt import (
+    DagsterDbtTranslator,
+    DagsterDbtTranslatorSettings,
+    DbtCliResource,
+    DbtProject,
+    dbt_assets,
+)
+
+from pipelines.defs.dbt.resources import dbt_project
+from pipelines.defs.resources import WAREHOUSE_POOL
+from pipelines.lib.clock import as_of
+from pipelines.lib.dbt import dbt_env, dbt_vars
+from pipelines.lib.kpis import LATEST_KPIS_SQL, kpi_markdown, kpis_from_row
+from pipelines.lib.settings import load_settings
+
+RAW_EVENTS = dg.AssetKey("raw_events")
+KPI_DAILY = dg.AssetKey(["marts", "kpi_daily"])
+
+
+class LayeredTranslator(DagsterDbtTranslator):
+    """Groups models by layer, and makes the `raw` sources the raw_events asset."""
+
+    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str,
+                       project: DbtProject | None) -> dg.AssetSpec:
+        spec = super().get_asset_spec(manifest, unique_id, project)
+        node = manifest["sources"].get(unique_id) or manifest["nodes"][unique_id]
+        if node["resource_type"] == "source" and node["source_name"] == "raw":
+            return spec.replace_attributes(key=RAW_EVENTS)
+        if node["resource_type"] == "model":
+            return spec.replace_attributes(group_name=node["fqn"][1])
+        return spec
+
+
+TRANSLATOR = LayeredTranslator(
+    settings=DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True)
+)
+
+
+@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project,
+            dagster_dbt_translator=TRANSLATOR, pool=WAREHOUSE_POOL)
+def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    """`dbt build` (models, data tests as checks, unit tests) at the pipeline clock."""
+    os.environ.update(dbt_env(load_settings()))
+    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(as_of()))], context=context)
+    events = invocation.stream().fetch_row_counts()
+    # DuckDB admits one writer: kpi_daily's KPI table is read once dbt has exited, so its
+    # materialization (and everything after it) is held back until then.
+    held: list[Any] = []
+    kpi_output = None
+    for event in events:
+        is_kpi = (isinstance(event, dg.Output)
+                  and context.asset_key_for_output(event.output_name) == KPI_DAILY)
+        if kpi_output is None and is_kpi:
+            kpi_output = event
+        elif kpi_output is not None:
+            held.append(event)
+        else:
+            yield event
+    if kpi_output is not None:
+        # Through the dbt adapter that fetched the row counts: DuckDB refuses a second
+        # connection to one file with different settings in the same process.
+        adapter = invocation.adapter
+        with adapter.connection_named("bis_headline_kpis"):
+            _, table = adapter.execute(LATEST_KPIS_SQL, fetch=True)
+        latest = kpis_from_row(table.rows[0] if table.rows else None)
+        if latest is not None:
+            day, values = latest
+            kpi_output = kpi_output.with_metadata({
+                **kpi_output.metadata,
+                "kpi_date": day,
+                "headline_kpis": dg.MetadataValue.md(kpi_markdown(values)),
+                **{name: dg.MetadataValue.float(float(v)) for name, v in values.items()
+                   if v is not None},
+            })
+        yield kpi_output
+        yield from held

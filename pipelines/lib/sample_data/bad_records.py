@@ -1,0 +1,266 @@
+"""Malformed records, one fault each, to exercise ingestion's rejection path.
+
+Ingestion checks a record in `BAD_RECORD_CODES` order and reports the first failure, so
+each malformed record here is a valid event except for exactly one fault, the one its
+code names. Each carries a fresh messageId (or, when it has none, unique content), so no
+two are duplicates of each other or of a valid record.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from pipelines.lib.sample_data import vocab
+from pipelines.lib.sample_data.records import (
+    MS_PER_DAY,
+    MS_PER_MINUTE,
+    IsoFormatter,
+    dumps,
+    uuid4_from,
+)
+
+BAD_RECORD_CODES: tuple[str, ...] = (
+    "not_utf8",
+    "record_too_large",
+    "invalid_json",
+    "not_an_object",
+    "unknown_type",
+    "wrong_field_type",
+    "missing_identity",
+    "missing_event_name",
+    "missing_timestamp",
+    "invalid_timestamp",
+    "timestamp_out_of_range",
+)
+# A tabular column holds text, so it cannot be broken JSON or a non-object; parquet
+# strings are UTF-8 by construction.
+_NOT_TABULAR = ("invalid_json", "not_an_object")
+FORMAT_CODES: dict[str, tuple[str, ...]] = {
+    "jsonl": BAD_RECORD_CODES,
+    "jsonl.gz": BAD_RECORD_CODES,
+    "csv": tuple(c for c in BAD_RECORD_CODES if c not in _NOT_TABULAR),
+    "parquet": tuple(c for c in BAD_RECORD_CODES if c not in (*_NOT_TABULAR, "not_utf8")),
+}
+
+MAX_RECORD_BYTES = 32 * 1024
+INVALID_UTF8 = b"\xff\xfe"
+# Stands in for the invalid bytes until the record is encoded; never occurs in valid data.
+NOT_UTF8_MARKER = "@@bis-not-utf8@@"
+
+_INVALID_TIMESTAMPS = (
+    "yesterday",
+    "2026-13-45T00:00:00Z",
+    "2026-02-30T10:00:00.000Z",
+    "not a date",
+    "12/24/2026 10:00",
+)
+_OUT_OF_RANGE_TIMESTAMPS = (
+    "1970-01-01T00:00:00.000Z",
+    "1999-12-31T23:59:59.000Z",
+    "2099-01-01T00:00:00.000Z",
+)
+
+
+@dataclass(frozen=True)
+class BadRecord:
+    """A malformed record: a full JSONL line (bytes) or a tabular row (COLUMNS order)."""
+
+    code: str
+    line: bytes | None = None
+    row: tuple[str | None, ...] | None = None
+
+
+class BadRecordFactory:
+    """Builds malformed records for one output format from its own RNG stream."""
+
+    def __init__(self, *, seed: int, end_ms: int, days: int, fmt: str) -> None:
+        self.fmt = fmt
+        self.codes = FORMAT_CODES[fmt]
+        self.end_ms = end_ms
+        self.days = days
+        self.iso = IsoFormatter()
+        # Separate from the users' RNGs, so valid events are the same for any bad_lines.
+        self.rng = random.Random(f"bis-sample:{seed}:bad-records")
+
+    def plan(self, users: int, count: int) -> dict[int, list[tuple[float, str]]]:
+        """Where the malformed records go: user index → [(position in batch 0..1, code)].
+
+        Codes are assigned in file order, cycling, so each code occurs once K reaches the
+        number of codes the format can express.
+        """
+        rng = self.rng
+        spots = sorted((rng.randrange(users), rng.random()) for _ in range(count))
+        placed: dict[int, list[tuple[float, str]]] = {}
+        for j, (user, fraction) in enumerate(spots):
+            placed.setdefault(user, []).append((fraction, self.codes[j % len(self.codes)]))
+        return placed
+
+    def make(self, code: str, user_id: str) -> BadRecord:
+        if self.fmt in ("jsonl", "jsonl.gz"):
+            return BadRecord(code=code, line=self._line(code, user_id))
+        return BadRecord(code=code, row=self._row(code, user_id))
+
+    # -- a valid record to break ---------------------------------------------------------
+
+    def _base(self, user_id: str) -> dict[str, object]:
+        rng = self.rng
+        t = self.end_ms - MS_PER_MINUTE - int(rng.random() * (self.days * MS_PER_DAY - MS_PER_DAY))
+        return {
+            "type": "track",
+            "messageId": uuid4_from(rng),
+            "userId": user_id,
+            "event": rng.choice(vocab.ACTIVITY_EVENTS)[0],
+            "properties": {"dashboard_id": f"dsh_{rng.randrange(1, 40)}"},
+            "context": {"library": vocab.BROWSER_LIBRARY},
+            "timestamp": self.iso(t),
+            "receivedAt": self.iso(t + rng.randint(20, 900)),
+        }
+
+    def _huge_property(self) -> str:
+        # A pasted log: realistic for an oversized payload, and well over the limit.
+        entry = f"GET /api/v1/dashboards/{self.rng.randrange(10**6)} 200 12ms; "
+        return (entry * (MAX_RECORD_BYTES // len(entry) + 200))[: MAX_RECORD_BYTES + 4000]
+
+    # -- JSONL ---------------------------------------------------------------------------
+
+    def _line(self, code: str, user_id: str) -> bytes:
+        rng = self.rng
+        rec = self._base(user_id)
+        if code == "not_utf8":
+            rec["properties"] = {"note": f"caf{NOT_UTF8_MARKER} au lait"}
+        elif code == "record_too_large":
+            rec["properties"] = {"debug_log": self._huge_property()}
+        elif code == "invalid_json":
+            return self._garbled(rec)
+        elif code == "not_an_object":
+            return self._not_an_object(rec)
+        elif code == "unknown_type":
+            variant = rng.randrange(4)
+            if variant == 0:
+                del rec["type"]
+            else:
+                rec["type"] = ("alias", "Track ", "screen")[variant - 1]
+                if rec["type"] == "alias":
+                    rec["previousId"] = uuid4_from(rng)
+        elif code == "wrong_field_type":
+            variant = rng.randrange(5)
+            if variant == 0:
+                rec["properties"] = ["beta", "dark-mode"]
+            elif variant == 1:
+                rec["properties"] = "plan=pro"
+            elif variant == 2:
+                # An object where an id belongs; the anonymousId keeps identity intact.
+                rec["userId"] = {"id": user_id}
+                rec["anonymousId"] = uuid4_from(rng)
+            elif variant == 3:
+                rec["event"] = rng.randint(1, 999)
+            else:
+                rec["context"] = "analytics.js"
+        elif code == "missing_identity":
+            variant = rng.randrange(3)
+            if variant == 0:
+                del rec["userId"]
+            elif variant == 1:
+                rec["userId"] = None
+            else:
+                rec["userId"] = ""
+                rec["anonymousId"] = None
+        elif code == "missing_event_name":
+            variant = rng.randrange(3)
+            if variant == 0:
+                del rec["event"]
+            else:
+                rec["event"] = (None, "")[variant - 1]
+        elif code == "missing_timestamp":
+            if rng.random() < 0.5:
+                del rec["timestamp"]
+            else:
+                rec["timestamp"] = None
+        elif code == "invalid_timestamp":
+            rec["timestamp"] = rng.choice(_INVALID_TIMESTAMPS)
+        elif code == "timestamp_out_of_range":
+            rec["timestamp"] = self._out_of_range()
+        else:  # pragma: no cover - the codes are a closed set
+            raise ValueError(f"unknown bad record code {code!r}")
+        text = dumps(rec) + "\n"
+        data = text.encode("utf-8")
+        if code == "not_utf8":
+            data = data.replace(NOT_UTF8_MARKER.encode(), INVALID_UTF8)
+        return data
+
+    def _garbled(self, rec: dict[str, object]) -> bytes:
+        text = dumps(rec)
+        variant = self.rng.randrange(3)
+        if variant == 0:
+            # Cut off mid-record, as a crashed writer leaves it (a prefix of an object is
+            # never valid JSON); the messageId near the start keeps the line unique.
+            cut = int(len(text) * self.rng.uniform(0.5, 0.9))
+            return (text[:cut] + "\n").encode()
+        if variant == 1:
+            return (text.replace('","event":', '" "event":', 1) + "\n").encode()  # no comma
+        return (text.replace('"type":', "type:", 1) + "\n").encode()  # unquoted key
+
+    def _not_an_object(self, rec: dict[str, object]) -> bytes:
+        variant = self.rng.randrange(3)
+        if variant == 0:
+            return (dumps([rec]) + "\n").encode()  # a batch array instead of one event
+        if variant == 1:
+            return (dumps(f"track {rec['messageId']}") + "\n").encode()
+        return f"{self.rng.randrange(10**12, 10**13)}\n".encode()
+
+    def _out_of_range(self) -> str:
+        if self.rng.random() < 0.25:
+            # Days after the clock: a device with its date set wrong.
+            return self.iso(self.end_ms + self.rng.randint(2, 30) * MS_PER_DAY)
+        return self.rng.choice(_OUT_OF_RANGE_TIMESTAMPS)
+
+    # -- tabular (parquet, csv) ------------------------------------------------------------
+
+    def _row(self, code: str, user_id: str) -> tuple[str | None, ...]:
+        rng = self.rng
+        rec = self._base(user_id)
+        props: str | None = dumps(rec["properties"])
+        ctx: str | None = dumps(rec["context"])
+        typ: str | None = "track"
+        event: str | None = str(rec["event"])
+        uid: str | None = user_id
+        ts: str | None = str(rec["timestamp"])
+        if code == "not_utf8":
+            # The csv writer swaps the marker for invalid bytes after encoding the batch.
+            props = dumps({"note": f"caf{NOT_UTF8_MARKER} au lait"})
+        elif code == "record_too_large":
+            props = dumps({"debug_log": self._huge_property()})
+        elif code == "unknown_type":
+            typ = rng.choice((None, "alias", "Track ", "screen"))
+        elif code == "wrong_field_type":
+            variant = rng.randrange(4)
+            if variant < 3:
+                props = ('["beta","dark-mode"]', '"plan=pro"', "42")[variant]
+            else:
+                ctx = '"analytics.js"'
+        elif code == "missing_identity":
+            uid = rng.choice((None, ""))
+        elif code == "missing_event_name":
+            event = rng.choice((None, ""))
+        elif code == "missing_timestamp":
+            ts = None
+        elif code == "invalid_timestamp":
+            ts = rng.choice(_INVALID_TIMESTAMPS)
+        elif code == "timestamp_out_of_range":
+            ts = self._out_of_range()
+        else:
+            raise ValueError(f"bad record code {code!r} cannot be written as a {self.fmt} row")
+        return (
+            str(rec["messageId"]),
+            typ,
+            event,
+            None,
+            uid,
+            None,
+            ts,
+            str(rec["receivedAt"]),
+            props,
+            None,
+            ctx,
+        )

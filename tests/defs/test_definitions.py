@@ -1,0 +1,85 @@
+"""The Definitions load, and hold the assets, checks, sensors and jobs the UI should show."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from pipelines.definitions import defs
+from tests.conftest import write_jsonl
+
+EXPECTED_ASSETS = {"raw_events"}
+EXPECTED_CHECKS = {
+    "raw_events:ingested_files_counts_add_up",
+    "raw_events:raw_events_unique_event_id",
+}
+EXPECTED_SENSORS = {"landing_sensor"}
+EXPECTED_JOBS = {"ingest_events"}
+
+
+def test_definitions_expose_the_expected_objects() -> None:
+    repository = defs.get_repository_def()
+    graph = repository.asset_graph
+
+    assets = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    checks = {key.to_user_string() for key in graph.asset_check_keys}
+    sensors = {sensor.name for sensor in repository.sensor_defs}
+    jobs = set(repository.job_names) - {"__ASSET_JOB"}
+
+    assert EXPECTED_ASSETS <= assets
+    assert EXPECTED_CHECKS <= checks
+    assert EXPECTED_SENSORS <= sensors
+    assert EXPECTED_JOBS <= jobs
+
+
+def test_warehouse_assets_use_the_warehouse_pool() -> None:
+    raw_events = defs.get_assets_def("raw_events")
+    assert raw_events.op.pool == "warehouse"
+
+
+def test_landing_sensor_requests_one_run_per_file(landing: Path) -> None:
+    write_jsonl(landing / "a.jsonl", [{"type": "track", "event": "x", "userId": "u",
+                                       "timestamp": "2026-11-01T00:00:00Z"}])
+    from pipelines.defs.ingest import landing_sensor as sensor
+
+    with dg.instance_for_test() as instance:
+        result = sensor(dg.build_sensor_context(instance=instance))
+        again = sensor(dg.build_sensor_context(instance=instance, cursor=result.cursor))
+
+    [request] = result.run_requests
+    assert request.run_key.startswith(str(landing / "a.jsonl") + ":")
+    assert request.run_config["ops"]["raw_events"]["config"]["paths"] == [
+        str(landing / "a.jsonl")
+    ]
+    assert not again.run_requests
+    assert "no new or changed files" in again.skip_reason.skip_message
+
+
+def test_raw_events_materializes_with_metadata_and_checks(landing: Path, data_dir: Path) -> None:
+    write_jsonl(landing / "a.jsonl", [
+        {"type": "track", "event": "Signed Up", "userId": "u-1", "messageId": "m1",
+         "timestamp": "2026-11-01T00:00:00Z"},
+        {"type": "track", "event": "Signed Up", "userId": "u-1", "messageId": "m1",
+         "timestamp": "2026-11-01T00:00:00Z"},
+        {"type": "alias", "userId": "u-1", "timestamp": "2026-11-01T00:00:00Z"},
+    ])
+    from pipelines.defs.ingest import ingested_files_counts_add_up, raw_events_unique_event_id
+    from pipelines.defs.resources import WarehouseResource
+
+    result = dg.materialize(
+        [defs.get_assets_def("raw_events"), ingested_files_counts_add_up,
+         raw_events_unique_event_id],
+        resources={"warehouse": WarehouseResource(data_dir=str(data_dir))},
+    )
+
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("raw_events")
+    metadata = materialization.metadata
+    assert (metadata["rows_loaded"].value, metadata["rows_rejected"].value,
+            metadata["rows_duplicate"].value) == (1, 1, 1)
+    assert "`unknown_type` | 1" in metadata["rejection_reasons"].value
+    evaluations = result.get_asset_check_evaluations()
+    assert {e.check_name for e in evaluations} == {
+        "ingested_files_counts_add_up", "raw_events_unique_event_id"}
+    assert all(e.passed for e in evaluations)
