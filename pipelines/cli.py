@@ -23,8 +23,14 @@ def _generate(args: argparse.Namespace) -> int:
     end_at = datetime(clock.year, clock.month, clock.day, tzinfo=UTC)
     out_dir = Path(args.out) if args.out else settings.landing_events_dir
     result = generate_sample(
-        out_dir=out_dir, end_at=end_at, users=args.users, days=args.days, seed=args.seed,
-        fmt=args.format, bad_lines=args.bad_lines, progress=sys.stderr.isatty(),
+        out_dir=out_dir,
+        end_at=end_at,
+        users=args.users,
+        days=args.days,
+        seed=args.seed,
+        fmt=args.format,
+        bad_lines=args.bad_lines,
+        progress=sys.stderr.isatty(),
     )
     for path in result.files:
         print(f"wrote {path}")
@@ -40,8 +46,10 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     clock = pipeline_clock(args.as_of)
-    print(f"bis run: as_of {clock:%Y-%m-%dT%H:%M:%SZ}, env {settings.env},"
-          f" warehouse {settings.warehouse_path}")
+    print(
+        f"bis run: as_of {clock:%Y-%m-%dT%H:%M:%SZ}, env {settings.env},"
+        f" warehouse {settings.warehouse_path}"
+    )
     report = run_pipeline(settings, clock)
     for line in report.lines:
         print(line)
@@ -60,8 +68,9 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--seed", type=int, default=7)
     generate.add_argument("--format", choices=FORMATS, default="jsonl")
     generate.add_argument("--out", help="folder (default: $BIS_DATA_DIR/landing/events)")
-    generate.add_argument("--bad-lines", type=int, default=0, metavar="K",
-                          help="mix in K malformed records")
+    generate.add_argument(
+        "--bad-lines", type=int, default=0, metavar="K", help="mix in K malformed records"
+    )
     generate.add_argument("--as-of", help="end of the sample (default: the pipeline clock)")
     generate.set_defaults(handler=_generate)
 

@@ -25,8 +25,9 @@ def _loaded(output: str) -> tuple[int, int, int]:
 
 
 def test_generate_then_run_twice(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, out = _run(capsys, "generate", "--users", "200", "--days", "30", "--bad-lines", "12",
-                     "--as-of", AS_OF)
+    code, out = _run(
+        capsys, "generate", "--users", "200", "--days", "30", "--bad-lines", "12", "--as-of", AS_OF
+    )
     assert code == 0, out
     assert "wrote " in out and "12 malformed records" in out
 
@@ -37,8 +38,9 @@ def test_generate_then_run_twice(data_dir: Path, capsys: pytest.CaptureFixture[s
     assert "files ingested: 1" in first
 
     # The same day regenerates byte-identical data: nothing new is loaded.
-    _run(capsys, "generate", "--users", "200", "--days", "30", "--bad-lines", "12",
-         "--as-of", AS_OF)
+    _run(
+        capsys, "generate", "--users", "200", "--days", "30", "--bad-lines", "12", "--as-of", AS_OF
+    )
     code, second = _run(capsys, "run", "--as-of", AS_OF)
     assert code == 0, second
     assert _loaded(second) == (0, 0, 0)

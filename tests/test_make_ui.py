@@ -33,7 +33,8 @@ def _free_port() -> int:
 
 def _graphql(port: int) -> dict:
     request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": QUERY}).encode(),
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": QUERY}).encode(),
         headers={"Content-Type": "application/json"},
     )
     with urllib.request.urlopen(request, timeout=30) as response:
@@ -43,18 +44,29 @@ def _graphql(port: int) -> dict:
 @pytest.mark.slow
 def test_make_ui_serves_the_webserver(tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-           "BIS_DATA_DIR": str(tmp_path / "data"), "UI_PORT": str(port)}
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "BIS_DATA_DIR": str(tmp_path / "data"),
+        "UI_PORT": str(port),
+    }
     log = (tmp_path / "ui.log").open("w")
-    process = subprocess.Popen(["make", "ui"], cwd=ROOT, env=env, stdout=log,
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        ["make", "ui"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 180
         info = None
         while time.monotonic() < deadline and process.poll() is None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info",
-                                            timeout=5) as response:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/server_info", timeout=5
+                ) as response:
                     info = json.load(response)
                     break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
@@ -64,8 +76,11 @@ def test_make_ui_serves_the_webserver(tmp_path: Path) -> None:
 
         [repository] = _graphql(port)["data"]["repositoriesOrError"]["nodes"]
         assets = {"/".join(n["assetKey"]["path"]) for n in repository["assetNodes"]}
-        checks = {c["name"] for n in repository["assetNodes"]
-                  for c in n["assetChecksOrError"].get("checks", [])}
+        checks = {
+            c["name"]
+            for n in repository["assetNodes"]
+            for c in n["assetChecksOrError"].get("checks", [])
+        }
         assert EXPECTED_ASSETS <= assets
         assert {"ingested_files_counts_add_up", "raw_events_unique_event_id"} <= checks
         assert EXPECTED_SENSORS <= {s["name"] for s in repository["sensors"]}

@@ -34,10 +34,14 @@ def dbt_env(settings: Settings) -> dict[str, str]:
 def dbt_args(command: str, settings: Settings, as_of: datetime, *extra: str) -> list[str]:
     return [
         command,
-        "--project-dir", str(DBT_PROJECT_DIR),
-        "--profiles-dir", str(DBT_PROJECT_DIR),
-        "--target", dbt_target(settings),
-        "--vars", json.dumps(dbt_vars(as_of)),
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target",
+        dbt_target(settings),
+        "--vars",
+        json.dumps(dbt_vars(as_of)),
         *extra,
     ]
 
@@ -60,8 +64,12 @@ def _run_dbt(settings: Settings, args: list[str], target_path: Path | None) -> t
     """dbt in a subprocess: dbt-duckdb keeps the database open for the life of its process."""
     extra = ["--target-path", str(target_path)] if target_path else []
     completed = subprocess.run(
-        [dbt_executable(), *args, *extra], cwd=DBT_PROJECT_DIR, capture_output=True, text=True,
-        env={**os.environ, **dbt_env(settings)}, check=False,
+        [dbt_executable(), *args, *extra],
+        cwd=DBT_PROJECT_DIR,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **dbt_env(settings)},
+        check=False,
     )
     return completed.returncode, completed.stdout + completed.stderr
 
@@ -69,8 +77,16 @@ def _run_dbt(settings: Settings, args: list[str], target_path: Path | None) -> t
 def parse_manifest(settings: Settings) -> None:
     """`dbt parse`: writes target/manifest.json, which the Dagster definitions load."""
     code, output = _run_dbt(
-        settings, ["parse", "--project-dir", str(DBT_PROJECT_DIR),
-                   "--profiles-dir", str(DBT_PROJECT_DIR), "--target", dbt_target(settings)],
+        settings,
+        [
+            "parse",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target",
+            dbt_target(settings),
+        ],
         None,
     )
     if code != 0:
@@ -80,8 +96,9 @@ def parse_manifest(settings: Settings) -> None:
 def run_dbt_build(settings: Settings, as_of: datetime, *extra: str) -> DbtBuildResult:
     """`dbt build` (models, data tests, unit tests) at the pipeline clock."""
     with tempfile.TemporaryDirectory(prefix="bis-dbt-") as scratch:
-        code, output = _run_dbt(settings, dbt_args("build", settings, as_of, *extra),
-                                Path(scratch) / "target")
+        code, output = _run_dbt(
+            settings, dbt_args("build", settings, as_of, *extra), Path(scratch) / "target"
+        )
         results_path = Path(scratch) / "target" / "run_results.json"
         results = json.loads(results_path.read_text())["results"] if results_path.exists() else []
     counts: dict[str, int] = {}

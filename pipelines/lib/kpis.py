@@ -34,8 +34,10 @@ def kpis_from_row(row: Sequence | None) -> tuple[str, dict[str, float | None]] |
     """(date, {kpi column: value}) from a LATEST_KPIS_SQL row, whatever the driver."""
     if row is None:
         return None
-    values = {kpi.column: None if row[i + 1] is None else float(row[i + 1])
-              for i, kpi in enumerate(HEADLINE_KPIS)}
+    values = {
+        kpi.column: None if row[i + 1] is None else float(row[i + 1])
+        for i, kpi in enumerate(HEADLINE_KPIS)
+    }
     return str(row[0]), values
 
 
@@ -53,8 +55,9 @@ def kpi_markdown(values: dict[str, float | None]) -> str:
     lines = ["| KPI | now | baseline | target |", "|---|---|---|---|"]
     for kpi in HEADLINE_KPIS:
         target = _pct(kpi.target) if kpi.target is not None else "lower"
-        lines.append(f"| {kpi.label} | {_pct(values.get(kpi.column))} | {_pct(kpi.baseline)}"
-                     f" | {target} |")
+        lines.append(
+            f"| {kpi.label} | {_pct(values.get(kpi.column))} | {_pct(kpi.baseline)} | {target} |"
+        )
     return "\n".join(lines)
 
 
@@ -63,6 +66,8 @@ def kpi_lines(values: dict[str, float | None]) -> list[str]:
     lines = []
     for kpi in HEADLINE_KPIS:
         target = f", target {_pct(kpi.target)}" if kpi.target is not None else ""
-        lines.append(f"{kpi.label:<22} {_pct(values.get(kpi.column)):>6}"
-                     f"  (baseline {_pct(kpi.baseline)}{target})")
+        lines.append(
+            f"{kpi.label:<22} {_pct(values.get(kpi.column)):>6}"
+            f"  (baseline {_pct(kpi.baseline)}{target})"
+        )
     return lines

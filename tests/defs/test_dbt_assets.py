@@ -19,8 +19,14 @@ def test_graph_materializes_with_checks_and_kpi_table(
     landing: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BIS_AS_OF", AS_OF)
-    generate_sample(out_dir=landing, end_at=datetime(2026, 11, 24, tzinfo=UTC), users=250,
-                    days=30, seed=3, progress=False)
+    generate_sample(
+        out_dir=landing,
+        end_at=datetime(2026, 11, 24, tzinfo=UTC),
+        users=250,
+        days=30,
+        seed=3,
+        progress=False,
+    )
 
     result = defs.resolve_implicit_global_asset_job_def().execute_in_process()
 
@@ -29,8 +35,13 @@ def test_graph_materializes_with_checks_and_kpi_table(
         event.asset_key.to_user_string(): event.materialization
         for event in result.get_asset_materialization_events()
     }
-    assert {"raw_events", "staging/stg_segment__events", "marts/dim_users",
-            "marts/kpi_daily", "marts/user_segments"} <= set(materializations)
+    assert {
+        "raw_events",
+        "staging/stg_segment__events",
+        "marts/dim_users",
+        "marts/kpi_daily",
+        "marts/user_segments",
+    } <= set(materializations)
     assert materializations["marts/dim_users"].metadata["dagster/row_count"].value == 250
 
     kpi = materializations["marts/kpi_daily"].metadata

@@ -148,7 +148,7 @@ def test_same_arguments_give_byte_identical_files(tmp_path: Path, fmt: str) -> N
     assert [p.name for p in (tmp_path / "a").iterdir()] == [first.files[0].name]
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "parquet"])
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet", "csv"])
 def test_worker_processes_write_the_same_bytes(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
 ) -> None:

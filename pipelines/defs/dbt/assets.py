@@ -28,8 +28,9 @@ KPI_DAILY = dg.AssetKey(["marts", "kpi_daily"])
 class LayeredTranslator(DagsterDbtTranslator):
     """Groups models by layer, and makes the `raw` sources the raw_events asset."""
 
-    def get_asset_spec(self, manifest: Mapping[str, Any], unique_id: str,
-                       project: DbtProject | None) -> dg.AssetSpec:
+    def get_asset_spec(
+        self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
+    ) -> dg.AssetSpec:
         spec = super().get_asset_spec(manifest, unique_id, project)
         node = manifest["sources"].get(unique_id) or manifest["nodes"][unique_id]
         if node["resource_type"] == "source" and node["source_name"] == "raw":
@@ -44,8 +45,12 @@ TRANSLATOR = LayeredTranslator(
 )
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project,
-            dagster_dbt_translator=TRANSLATOR, pool=WAREHOUSE_POOL)
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=TRANSLATOR,
+    pool=WAREHOUSE_POOL,
+)
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
     """`dbt build` (models, data tests as checks, unit tests) at the pipeline clock."""
     os.environ.update(dbt_env(load_settings()))
@@ -56,8 +61,10 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterat
     held: list[Any] = []
     kpi_output = None
     for event in events:
-        is_kpi = (isinstance(event, dg.Output)
-                  and context.asset_key_for_output(event.output_name) == KPI_DAILY)
+        is_kpi = (
+            isinstance(event, dg.Output)
+            and context.asset_key_for_output(event.output_name) == KPI_DAILY
+        )
         if kpi_output is None and is_kpi:
             kpi_output = event
         elif kpi_output is not None:
@@ -73,12 +80,17 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterat
         latest = kpis_from_row(table.rows[0] if table.rows else None)
         if latest is not None:
             day, values = latest
-            kpi_output = kpi_output.with_metadata({
-                **kpi_output.metadata,
-                "kpi_date": day,
-                "headline_kpis": dg.MetadataValue.md(kpi_markdown(values)),
-                **{name: dg.MetadataValue.float(float(v)) for name, v in values.items()
-                   if v is not None},
-            })
+            kpi_output = kpi_output.with_metadata(
+                {
+                    **kpi_output.metadata,
+                    "kpi_date": day,
+                    "headline_kpis": dg.MetadataValue.md(kpi_markdown(values)),
+                    **{
+                        name: dg.MetadataValue.float(float(v))
+                        for name, v in values.items()
+                        if v is not None
+                    },
+                }
+            )
         yield kpi_output
         yield from held

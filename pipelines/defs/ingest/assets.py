@@ -1,6 +1,5 @@
 """raw_events: landing files → raw.events, raw.events_rejected, raw.ingested_files."""
 
-
 import dagster as dg
 from pydantic import Field
 

@@ -1,6 +1,5 @@
 """landing_sensor: a new or changed landing file starts an ingestion run."""
 
-
 import dagster as dg
 
 from pipelines.defs.ingest.jobs import ingest_events_job
@@ -8,9 +7,12 @@ from pipelines.lib.ingest.watch import find_changed_files
 from pipelines.lib.settings import load_settings
 
 
-@dg.sensor(job=ingest_events_job, minimum_interval_seconds=30,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="Watches $BIS_DATA_DIR/landing/events; run_key = path:sha256.")
+@dg.sensor(
+    job=ingest_events_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Watches $BIS_DATA_DIR/landing/events; run_key = path:sha256.",
+)
 def landing_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     folder = load_settings().landing_events_dir
     result = find_changed_files(folder, context.cursor)

@@ -21,6 +21,4 @@ def unbalanced_files(con: duckdb.DuckDBPyConnection) -> list[dict]:
 
 def event_id_duplicates(con: duckdb.DuckDBPyConnection) -> int:
     """How many stored events repeat an event_id (0 when ingestion is correct)."""
-    return con.execute(
-        "select count(*) - count(distinct event_id) from raw.events"
-    ).fetchone()[0]
+    return con.execute("select count(*) - count(distinct event_id) from raw.events").fetchone()[0]

@@ -7,8 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 # Suffix → reader format. Anything else in the folder is ignored (and the sensor says so).
-FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".jsonl.gz": "jsonl.gz", ".ndjson.gz": "jsonl.gz",
-           ".parquet": "parquet", ".csv": "csv"}
+FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".jsonl.gz": "jsonl.gz",
+    ".ndjson.gz": "jsonl.gz",
+    ".parquet": "parquet",
+    ".csv": "csv",
+}
 _HASH_CHUNK = 8 * 1024 * 1024
 
 

@@ -71,41 +71,50 @@ def _already_ingested(con: duckdb.DuckDBPyConnection, sha256: str) -> str | None
     return row[0] if row else None
 
 
-def _insert_rejects(con, source: str, rows: list[tuple[int | None, str | None, str, str]],
-                    rejected_at: datetime) -> None:
+def _insert_rejects(
+    con, source: str, rows: list[tuple[int | None, str | None, str, str]], rejected_at: datetime
+) -> None:
     """Rejections found outside SQL (file faults, unsplittable CSV rows)."""
     con.executemany(
         "insert into raw.events_rejected values (?, ?, ?, ?, ?, ?)",
-        [(source, line, raw[:MAX_KEPT_RAW_CHARS] if raw else raw, code, message, rejected_at)
-         for line, raw, code, message in rows],
+        [
+            (source, line, raw[:MAX_KEPT_RAW_CHARS] if raw else raw, code, message, rejected_at)
+            for line, raw, code, message in rows
+        ],
     )
 
 
-def _load_chunk(con, chunk: Chunk, report: FileReport, source: str, now: datetime,
-                reference_time: datetime) -> None:
+def _load_chunk(
+    con, chunk: Chunk, report: FileReport, source: str, now: datetime, reference_time: datetime
+) -> None:
     con.register("chunk", chunk.table)
     try:
-        candidates = (lines_candidates_sql() if chunk.kind == "lines"
-                      else columns_candidates_sql(chunk.table.schema))
+        candidates = (
+            lines_candidates_sql()
+            if chunk.kind == "lines"
+            else columns_candidates_sql(chunk.table.schema)
+        )
         con.execute(
             f"create or replace temp table checked as {checked_sql(candidates)}",
             {"reference_time": reference_time},
         )
     finally:
         con.unregister("chunk")
-    read, rejected = con.execute(
-        "select count(*), count(error_code) from checked"
-    ).fetchone()
+    read, rejected = con.execute("select count(*), count(error_code) from checked").fetchone()
     # Bytes that are not UTF-8 cannot be SQL text: keep them escaped, byte for byte.
     bad_bytes = con.execute(
         "select line_number, raw_bytes from checked where error_code = 'not_utf8'"
     ).fetchall()
-    escaped = [bytes(raw or b"").rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
-               for _, raw in bad_bytes]
-    fixes = pa.table({
-        "line_number": pa.array([line for line, _ in bad_bytes], pa.int64()),
-        "raw_text": pa.array(escaped, pa.string()),
-    })
+    escaped = [
+        bytes(raw or b"").rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
+        for _, raw in bad_bytes
+    ]
+    fixes = pa.table(
+        {
+            "line_number": pa.array([line for line, _ in bad_bytes], pa.int64()),
+            "raw_text": pa.array(escaped, pa.string()),
+        }
+    )
     con.register("utf8_fixes", fixes)
     try:
         con.execute(
@@ -143,9 +152,17 @@ def _load_chunk(con, chunk: Chunk, report: FileReport, source: str, now: datetim
     report.rows_duplicate += read - rejected - loaded
     if chunk.unparsed:
         _insert_rejects(
-            con, source,
-            [(line if line > 0 else None, text, "malformed_csv_row",
-              "CSV row has the wrong number of fields") for line, text in chunk.unparsed],
+            con,
+            source,
+            [
+                (
+                    line if line > 0 else None,
+                    text,
+                    "malformed_csv_row",
+                    "CSV row has the wrong number of fields",
+                )
+                for line, text in chunk.unparsed
+            ],
             now,
         )
         report.rows_read += len(chunk.unparsed)
@@ -153,8 +170,13 @@ def _load_chunk(con, chunk: Chunk, report: FileReport, source: str, now: datetim
         report.rejections["malformed_csv_row"] += len(chunk.unparsed)
 
 
-def ingest_file(con: duckdb.DuckDBPyConnection, landing: LandingFile, *,
-                reference_time: datetime, sha256: str | None = None) -> FileReport:
+def ingest_file(
+    con: duckdb.DuckDBPyConnection,
+    landing: LandingFile,
+    *,
+    reference_time: datetime,
+    sha256: str | None = None,
+) -> FileReport:
     """Ingest one file in one transaction; a broken file is recorded, never raised."""
     sha256 = sha256 or file_sha256(landing.path)
     source = str(landing.path)
@@ -171,8 +193,7 @@ def ingest_file(con: duckdb.DuckDBPyConnection, landing: LandingFile, *,
                 _load_chunk(con, chunk, report, source, now, reference_time)
         except BrokenFileError as fault:
             # The readable part is kept; the fault itself counts as one rejected record.
-            _insert_rejects(con, source, [(None, fault.raw_record, fault.code, fault.message)],
-                            now)
+            _insert_rejects(con, source, [(None, fault.raw_record, fault.code, fault.message)], now)
             report.rows_read += 1
             report.rows_rejected += 1
             report.rejections[fault.code] += 1
@@ -180,8 +201,17 @@ def ingest_file(con: duckdb.DuckDBPyConnection, landing: LandingFile, *,
             raise RuntimeError(f"{source}: counts do not add up: {report}")
         con.execute(
             "insert into raw.ingested_files values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [source, sha256, landing.file_format, landing.size_bytes, report.rows_read,
-             report.rows_loaded, report.rows_rejected, report.rows_duplicate, now],
+            [
+                source,
+                sha256,
+                landing.file_format,
+                landing.size_bytes,
+                report.rows_read,
+                report.rows_loaded,
+                report.rows_rejected,
+                report.rows_duplicate,
+                now,
+            ],
         )
         con.execute("commit")
     except Exception:
@@ -190,8 +220,12 @@ def ingest_file(con: duckdb.DuckDBPyConnection, landing: LandingFile, *,
     return report
 
 
-def ingest_files(con: duckdb.DuckDBPyConnection, files: list[LandingFile], *,
-                 reference_time: datetime | None = None) -> IngestSummary:
+def ingest_files(
+    con: duckdb.DuckDBPyConnection,
+    files: list[LandingFile],
+    *,
+    reference_time: datetime | None = None,
+) -> IngestSummary:
     """Ingest each file; an unexpected error in one file leaves it for the next run and
     does not stop the others (the caller fails the run after reporting them)."""
     reference = max(reference_time or datetime.now(UTC), datetime.now(UTC))
@@ -207,9 +241,13 @@ def ingest_files(con: duckdb.DuckDBPyConnection, files: list[LandingFile], *,
 __all__ = ["FileReport", "IngestSummary", "ingest_file", "ingest_files"]
 
 
-def ingest_landing_folder(con: duckdb.DuckDBPyConnection, folder: Path, *,
-                          only_paths: list[str] | None = None,
-                          reference_time: datetime | None = None) -> IngestSummary:
+def ingest_landing_folder(
+    con: duckdb.DuckDBPyConnection,
+    folder: Path,
+    *,
+    only_paths: list[str] | None = None,
+    reference_time: datetime | None = None,
+) -> IngestSummary:
     """Ingest every landing file in `folder` (or just `only_paths`) not ingested before."""
     files = discover_landing_files(folder)
     if only_paths:

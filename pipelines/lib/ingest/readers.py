@@ -26,8 +26,19 @@ PARQUET_BATCH_ROWS = 500_000
 SNIFF_BYTES = 64 * 1024
 
 # Segment fields we read, by the name they have in the file.
-SEGMENT_COLUMNS = ("messageId", "type", "event", "name", "userId", "anonymousId",
-                   "timestamp", "receivedAt", "properties", "traits", "context")
+SEGMENT_COLUMNS = (
+    "messageId",
+    "type",
+    "event",
+    "name",
+    "userId",
+    "anonymousId",
+    "timestamp",
+    "receivedAt",
+    "properties",
+    "traits",
+    "context",
+)
 REQUIRED_COLUMNS = ("type", "timestamp")
 IDENTITY_COLUMNS = ("userId", "anonymousId")
 
@@ -69,9 +80,7 @@ def _lines_table(data: bytes, first_line: int) -> pa.Table:
 
 def _reject_binary(head: bytes, what: str) -> None:
     if b"\x00" in head[:SNIFF_BYTES]:
-        raise BrokenFileError(
-            "not_text", f"file contains NUL bytes: binary data, not {what}", None
-        )
+        raise BrokenFileError("not_text", f"file contains NUL bytes: binary data, not {what}", None)
 
 
 def read_jsonl(path: Path, compressed: bool) -> Iterator[Chunk]:
@@ -170,7 +179,7 @@ def read_csv(path: Path) -> Iterator[Chunk]:
         skipped_numbers = sorted(n for n, _ in unparsed if n > 0)
         candidates = np.arange(2, 2 + rows_done + table.num_rows + len(skipped_numbers))
         valid_numbers = np.setdiff1d(candidates, skipped_numbers, assume_unique=True)
-        numbers = valid_numbers[rows_done: rows_done + table.num_rows]
+        numbers = valid_numbers[rows_done : rows_done + table.num_rows]
         rows_done += table.num_rows
         new_bad = unparsed[skipped_seen:]
         skipped_seen = len(unparsed)

@@ -36,9 +36,18 @@ _KIND_WORDS = {"id": "a string or an integer", "string": "a string", "object": "
 
 FILE_LEVEL_CODES = ("not_text", "unreadable_file", "missing_columns")
 ROW_CODES = (
-    "not_utf8", "record_too_large", "invalid_json", "not_an_object", "malformed_csv_row",
-    "unknown_type", "wrong_field_type", "missing_identity", "missing_event_name",
-    "missing_timestamp", "invalid_timestamp", "timestamp_out_of_range",
+    "not_utf8",
+    "record_too_large",
+    "invalid_json",
+    "not_an_object",
+    "malformed_csv_row",
+    "unknown_type",
+    "wrong_field_type",
+    "missing_identity",
+    "missing_event_name",
+    "missing_timestamp",
+    "invalid_timestamp",
+    "timestamp_out_of_range",
 )
 
 
@@ -56,8 +65,10 @@ def _wrong_type_checks() -> list[tuple[str, str]]:
     for column, name, kind in FIELDS:
         allowed = _sql_list(_KIND_TYPES[kind])
         condition = f"{column} is not null and json_type({column}) not in ({allowed})"
-        message = (f"'field {name} must be {_KIND_WORDS[kind]}, got '"
-                   f" || lower(json_type({column})) || ': ' || left({column}::varchar, 80)")
+        message = (
+            f"'field {name} must be {_KIND_WORDS[kind]}, got '"
+            f" || lower(json_type({column})) || ': ' || left({column}::varchar, 80)"
+        )
         checks.append((condition, message))
     return checks
 
@@ -69,31 +80,54 @@ def _show(expr: str) -> str:
 # Ordered (code, condition over `typed`, message expression). The first match wins.
 REJECTION_RULES: tuple[tuple[str, str, str], ...] = (
     ("not_utf8", "not is_utf8", "'record is not valid UTF-8'"),
-    ("record_too_large", f"record_bytes > {MAX_RECORD_BYTES}",
-     f"'record is ' || record_bytes || ' bytes, over the {MAX_RECORD_BYTES} byte limit'"),
+    (
+        "record_too_large",
+        f"record_bytes > {MAX_RECORD_BYTES}",
+        f"'record is ' || record_bytes || ' bytes, over the {MAX_RECORD_BYTES} byte limit'",
+    ),
     ("invalid_json", "not is_json", "'record is not valid JSON'"),
-    ("not_an_object", "not is_object",
-     "'record must be a JSON object, got ' || coalesce(lower(json_kind), 'nothing')"),
-    ("unknown_type",
-     "f_type is null or json_type(f_type) <> 'VARCHAR'"
-     f" or type_text not in ({_sql_list(EVENT_TYPES)})",
-     f"'type ' || {_show('coalesce(type_text, f_type::varchar)')}"
-     f" || ' is not one of {', '.join(EVENT_TYPES)}'"),
-    ("wrong_field_type",
-     " or ".join(f"({cond})" for cond, _ in _wrong_type_checks()),
-     "case " + " ".join(f"when {cond} then {msg}" for cond, msg in _wrong_type_checks()) + " end"),
-    ("missing_identity", "coalesce(user_id, '') = '' and coalesce(anonymous_id, '') = ''",
-     "'record has neither userId nor anonymousId'"),
-    ("missing_event_name", "type_text = 'track' and coalesce(event_text, '') = ''",
-     "'track record has no event name (field event)'"),
+    (
+        "not_an_object",
+        "not is_object",
+        "'record must be a JSON object, got ' || coalesce(lower(json_kind), 'nothing')",
+    ),
+    (
+        "unknown_type",
+        "f_type is null or json_type(f_type) <> 'VARCHAR'"
+        f" or type_text not in ({_sql_list(EVENT_TYPES)})",
+        f"'type ' || {_show('coalesce(type_text, f_type::varchar)')}"
+        f" || ' is not one of {', '.join(EVENT_TYPES)}'",
+    ),
+    (
+        "wrong_field_type",
+        " or ".join(f"({cond})" for cond, _ in _wrong_type_checks()),
+        "case "
+        + " ".join(f"when {cond} then {msg}" for cond, msg in _wrong_type_checks())
+        + " end",
+    ),
+    (
+        "missing_identity",
+        "coalesce(user_id, '') = '' and coalesce(anonymous_id, '') = ''",
+        "'record has neither userId nor anonymousId'",
+    ),
+    (
+        "missing_event_name",
+        "type_text = 'track' and coalesce(event_text, '') = ''",
+        "'track record has no event name (field event)'",
+    ),
     ("missing_timestamp", "coalesce(timestamp_text, '') = ''", "'record has no timestamp'"),
-    ("invalid_timestamp", "occurred_at is null",
-     f"'timestamp ' || {_show('timestamp_text')} || ' is not an ISO 8601 date-time'"),
-    ("timestamp_out_of_range",
-     "occurred_at < timestamptz '2000-01-01 00:00:00+00'"
-     " or occurred_at > $reference_time + interval 1 day",
-     f"'timestamp ' || {_show('timestamp_text')} || ' is before 2000 or more than a day"
-     " after ' || strftime($reference_time, '%Y-%m-%dT%H:%M:%SZ')"),
+    (
+        "invalid_timestamp",
+        "occurred_at is null",
+        f"'timestamp ' || {_show('timestamp_text')} || ' is not an ISO 8601 date-time'",
+    ),
+    (
+        "timestamp_out_of_range",
+        "occurred_at < timestamptz '2000-01-01 00:00:00+00'"
+        " or occurred_at > $reference_time + interval 1 day",
+        f"'timestamp ' || {_show('timestamp_text')} || ' is before 2000 or more than a day"
+        " after ' || strftime($reference_time, '%Y-%m-%dT%H:%M:%SZ')",
+    ),
 )
 
 
@@ -161,9 +195,9 @@ def columns_candidates_sql(schema: pa.Schema) -> str:
         else:
             json_values.append(f"to_json(nullif(t_{name}, '')) as {column}")
     binary_names = [n for n in texts if texts[n].startswith("try(decode")]
-    utf8_checks = " and ".join(
-        f"({_quote(n)} is null or t_{n} is not null)" for n in binary_names
-    ) or "true"
+    utf8_checks = (
+        " and ".join(f"({_quote(n)} is null or t_{n} is not null)" for n in binary_names) or "true"
+    )
     sizes = " + ".join(f"coalesce(strlen(t_{n}), 0)" for n in texts if texts[n]) or "0"
     text_columns = ", ".join(f"{expr} as t_{name}" for name, expr in texts.items() if expr)
     raw_pairs = ", ".join(
@@ -172,14 +206,14 @@ def columns_candidates_sql(schema: pa.Schema) -> str:
     raw_bytes = " || ','::blob || ".join(f"coalesce({_quote(n)}, ''::blob)" for n in binary_names)
     return f"""
     with decoded as (
-        select *{', ' + text_columns if text_columns else ''} from chunk
+        select *{", " + text_columns if text_columns else ""} from chunk
     )
     select line_number,
-           {raw_bytes or 'null::blob'} as raw_bytes,
+           {raw_bytes or "null::blob"} as raw_bytes,
            {sizes} as record_bytes,
            json_object({raw_pairs})::varchar as raw_record,
            {utf8_checks} as is_utf8, true as is_json, true as is_object, 'OBJECT' as json_kind,
-           {', '.join(json_values)}
+           {", ".join(json_values)}
     from decoded
     """
 

@@ -1,10 +1,10 @@
 """Streaming writers for the four landing formats.
 
-Valid records arrive pre-rendered by `renderer_for(fmt)` (a JSONL line, or a row of
-strings), so rendering can run in the simulation worker processes. Each writer takes
-batches (one user's records at a time) and keeps at most one parquet row group in memory.
-Output bytes depend only on the records: gzip gets a fixed mtime and no file name,
-parquet no wall-clock metadata, so re-running gives byte-identical files.
+Valid records arrive pre-rendered by `renderer_for(fmt)` (a JSONL or CSV line, or a row
+of strings for parquet), so rendering can run in the simulation worker processes. Each
+writer takes batches (one user's records at a time) and keeps at most one parquet row
+group in memory. Output bytes depend only on the records: gzip gets a fixed mtime and no
+file name, parquet no wall-clock metadata, so re-running gives byte-identical files.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ FORMATS: tuple[str, ...] = ("jsonl", "jsonl.gz", "parquet", "csv")
 PARQUET_ROW_GROUP = 100_000
 _SCHEMA = pa.schema([pa.field(name, pa.string()) for name in COLUMNS])
 
-# A rendered valid record (JSONL line or tabular row) or a malformed record.
+# A rendered valid record (JSONL or CSV line, parquet row) or a malformed record.
 Item = str | Record | BadRecord
 
 
@@ -87,9 +87,13 @@ class CsvWriter:
         self._buffer.truncate()
 
     def write(self, items: Sequence[Item]) -> None:
+        buffer_write = self._buffer.write
         writerow = self._csv.writerow
         for item in items:
-            writerow(item if type(item) is tuple else item.row)  # type: ignore[union-attr]
+            if type(item) is str:
+                buffer_write(item)  # a valid record, already a CSV line (see csv_line)
+            else:
+                writerow(item.row)  # type: ignore[union-attr]
         self._flush()
 
     def close(self) -> None:
@@ -106,7 +110,7 @@ class ParquetWriter:
     def write(self, items: Sequence[Item]) -> None:
         rows = self._rows
         for item in items:
-            rows.append(item if type(item) is tuple else item.row)  # type: ignore[arg-type, union-attr]
+            rows.append(item.row if type(item) is BadRecord else item)  # type: ignore[arg-type]
         if len(rows) >= PARQUET_ROW_GROUP:
             self._flush()
 
@@ -125,9 +129,29 @@ class ParquetWriter:
         self._writer.close()
 
 
+_CSV_LINE_BUFFER = io.StringIO()
+_CSV_LINE_WRITER = csv.writer(_CSV_LINE_BUFFER, lineterminator="\n")
+
+
+def csv_line(record: Record) -> str:
+    """One record as a CSV line, quoted exactly as CsvWriter quotes its rows."""
+    _CSV_LINE_BUFFER.seek(0)
+    _CSV_LINE_BUFFER.truncate()
+    _CSV_LINE_WRITER.writerow(tabular_row(record))
+    return _CSV_LINE_BUFFER.getvalue()
+
+
 def renderer_for(fmt: str) -> Callable[[Record], str | Record]:
-    """How a valid record is rendered for this format's writer."""
-    return jsonl_line if fmt in ("jsonl", "jsonl.gz") else tabular_row
+    """How a valid record is rendered for this format's writer.
+
+    As much as possible happens here, because in a large sample this runs in the worker
+    processes while the single writer process is the bottleneck.
+    """
+    if fmt in ("jsonl", "jsonl.gz"):
+        return jsonl_line
+    if fmt == "csv":
+        return csv_line
+    return tabular_row
 
 
 def open_writer(fmt: str, path: Path) -> BatchWriter:

@@ -18,8 +18,16 @@ END_AT = datetime(2026, 11, 24, tzinfo=UTC)
 
 @pytest.mark.parametrize("fmt", ["jsonl", "jsonl.gz", "csv", "parquet"])
 def test_counts_add_up_with_bad_lines(fmt: str, landing: Path, warehouse) -> None:
-    result = generate_sample(out_dir=landing, end_at=END_AT, users=150, days=30, seed=11,
-                             fmt=fmt, bad_lines=40, progress=False)
+    result = generate_sample(
+        out_dir=landing,
+        end_at=END_AT,
+        users=150,
+        days=30,
+        seed=11,
+        fmt=fmt,
+        bad_lines=40,
+        progress=False,
+    )
 
     summary = ingest_landing_folder(warehouse, landing, reference_time=END_AT)
 
@@ -34,8 +42,12 @@ def test_counts_add_up_with_bad_lines(fmt: str, landing: Path, warehouse) -> Non
     stored = warehouse.execute(
         "select rows_read, rows_loaded, rows_rejected, rows_duplicate from raw.ingested_files"
     ).fetchone()
-    assert stored == (report.rows_read, report.rows_loaded, report.rows_rejected,
-                      report.rows_duplicate)
+    assert stored == (
+        report.rows_read,
+        report.rows_loaded,
+        report.rows_rejected,
+        report.rows_duplicate,
+    )
     kept = warehouse.execute(
         "select count(*) from raw.events_rejected where raw_record is not null"
     ).fetchone()[0]
@@ -49,8 +61,9 @@ def test_generated_formats_load_identical_events(tmp_path: Path) -> None:
     rows = {}
     for fmt in ("jsonl", "parquet", "csv"):
         folder = tmp_path / fmt
-        generate_sample(out_dir=folder, end_at=END_AT, users=120, days=20, seed=5, fmt=fmt,
-                        progress=False)
+        generate_sample(
+            out_dir=folder, end_at=END_AT, users=120, days=20, seed=5, fmt=fmt, progress=False
+        )
         with open_warehouse(tmp_path / f"{fmt}.duckdb") as con:
             assert ingest_landing_folder(con, folder, reference_time=END_AT).errors == []
             rows[fmt] = events_rows(con)

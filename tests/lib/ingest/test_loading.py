@@ -15,29 +15,70 @@ from pipelines.lib.ingest import ingest_landing_folder
 from pipelines.lib.ingest.checks import event_id_duplicates, unbalanced_files
 from tests.conftest import write_jsonl
 
-COLUMNS = ("messageId", "type", "event", "name", "userId", "anonymousId", "timestamp",
-           "receivedAt", "properties", "traits", "context")
+COLUMNS = (
+    "messageId",
+    "type",
+    "event",
+    "name",
+    "userId",
+    "anonymousId",
+    "timestamp",
+    "receivedAt",
+    "properties",
+    "traits",
+    "context",
+)
 
 
 def sample_records() -> list[dict]:
     """A small varied set: identify, track, page, anonymous, numeric id, no messageId."""
     return [
-        {"type": "page", "name": "Pricing", "anonymousId": "anon-1", "messageId": "m1",
-         "timestamp": "2026-10-01T08:00:00.000Z", "receivedAt": "2026-10-01T08:00:00.400Z",
-         "properties": {"path": "/pricing", "referrer": ""}, "context": {"ip": "10.0.0.1"}},
-        {"type": "identify", "userId": "u-1", "anonymousId": "anon-1", "messageId": "m2",
-         "timestamp": "2026-10-01T08:05:00.000Z", "receivedAt": "2026-10-01T08:05:00.100Z",
-         "traits": {"email": "ada@example.com", "timezone": "Europe/Paris", "is_admin": False}},
-        {"type": "track", "event": "Signed Up", "userId": "u-1", "messageId": "m3",
-         "timestamp": "2026-10-01T08:05:01.000Z", "receivedAt": "2026-10-01T08:05:01.300Z",
-         "properties": {"plan": "team", "seats": 5, "nested": {"a": [1, 2]}}},
-        {"type": "track", "event": "Profile Completed", "userId": "77", "messageId": "m4",
-         "timestamp": "2026-10-02T09:00:00+02:00", "receivedAt": "2026-10-02T07:00:01.000Z",
-         "properties": {}},
+        {
+            "type": "page",
+            "name": "Pricing",
+            "anonymousId": "anon-1",
+            "messageId": "m1",
+            "timestamp": "2026-10-01T08:00:00.000Z",
+            "receivedAt": "2026-10-01T08:00:00.400Z",
+            "properties": {"path": "/pricing", "referrer": ""},
+            "context": {"ip": "10.0.0.1"},
+        },
+        {
+            "type": "identify",
+            "userId": "u-1",
+            "anonymousId": "anon-1",
+            "messageId": "m2",
+            "timestamp": "2026-10-01T08:05:00.000Z",
+            "receivedAt": "2026-10-01T08:05:00.100Z",
+            "traits": {"email": "ada@example.com", "timezone": "Europe/Paris", "is_admin": False},
+        },
+        {
+            "type": "track",
+            "event": "Signed Up",
+            "userId": "u-1",
+            "messageId": "m3",
+            "timestamp": "2026-10-01T08:05:01.000Z",
+            "receivedAt": "2026-10-01T08:05:01.300Z",
+            "properties": {"plan": "team", "seats": 5, "nested": {"a": [1, 2]}},
+        },
+        {
+            "type": "track",
+            "event": "Profile Completed",
+            "userId": "77",
+            "messageId": "m4",
+            "timestamp": "2026-10-02T09:00:00+02:00",
+            "receivedAt": "2026-10-02T07:00:01.000Z",
+            "properties": {},
+        },
         # No messageId: the event id is a content hash, identical whatever the format.
-        {"type": "track", "event": "Dashboard Viewed", "userId": "u-1",
-         "timestamp": "2026-10-03T12:00:00.000Z", "receivedAt": "2026-10-03T12:00:00.500Z",
-         "properties": {"dashboard": "Overview"}},
+        {
+            "type": "track",
+            "event": "Dashboard Viewed",
+            "userId": "u-1",
+            "timestamp": "2026-10-03T12:00:00.000Z",
+            "receivedAt": "2026-10-03T12:00:00.500Z",
+            "properties": {"dashboard": "Overview"},
+        },
     ]
 
 
@@ -64,8 +105,9 @@ def write_csv(path: Path, records: list[dict]) -> None:
 
 def write_parquet(path: Path, records: list[dict]) -> None:
     rows = as_table_rows(records)
-    pq.write_table(pa.table({c: pa.array([r[c] for r in rows], pa.string()) for c in COLUMNS}),
-                   path)
+    pq.write_table(
+        pa.table({c: pa.array([r[c] for r in rows], pa.string()) for c in COLUMNS}), path
+    )
 
 
 def events_rows(con) -> list[tuple]:
@@ -127,7 +169,8 @@ def test_jsonl_parquet_csv_load_identical_rows(tmp_path: Path) -> None:
     writers = {
         "jsonl": lambda p: write_jsonl(p, records),
         "jsonl.gz": lambda p: p.write_bytes(
-            gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in records))),
+            gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in records))
+        ),
         "parquet": lambda p: write_parquet(p, records),
         "csv": lambda p: write_csv(p, records),
     }
@@ -161,12 +204,14 @@ def test_broken_files_do_not_stop_good_ones(landing: Path, warehouse) -> None:
     assert summary.errors == []
     assert len(summary.ingested) == 6
     assert warehouse.execute("select count(*) from raw.events").fetchone()[0] >= 4
-    file_faults = dict(warehouse.execute(
-        """
+    file_faults = dict(
+        warehouse.execute(
+            """
         select regexp_extract(source_file, '[^/]+$'), error_code
         from raw.events_rejected where line_number is null
         """
-    ).fetchall())
+        ).fetchall()
+    )
     assert file_faults == {
         "b_garbage.parquet": "unreadable_file",
         "c_binary.jsonl": "not_text",
@@ -177,9 +222,17 @@ def test_broken_files_do_not_stop_good_ones(landing: Path, warehouse) -> None:
 
 
 def test_truncated_gzip_keeps_the_lines_before_the_cut(landing: Path, warehouse) -> None:
-    lines = [{"type": "track", "event": "Report Viewed", "userId": f"u-{i}",
-              "messageId": f"g{i}", "timestamp": "2026-10-01T00:00:00Z",
-              "properties": {"i": i, "pad": "x" * 200}} for i in range(3000)]
+    lines = [
+        {
+            "type": "track",
+            "event": "Report Viewed",
+            "userId": f"u-{i}",
+            "messageId": f"g{i}",
+            "timestamp": "2026-10-01T00:00:00Z",
+            "properties": {"i": i, "pad": "x" * 200},
+        }
+        for i in range(3000)
+    ]
     payload = gzip.compress(b"".join(json.dumps(r).encode() + b"\n" for r in lines))
     (landing / "big.jsonl.gz").write_bytes(payload[: len(payload) // 2])
 

@@ -91,7 +91,8 @@ def test_numeric_ids_are_coerced_to_strings(landing: Path, warehouse) -> None:
     write_jsonl(landing / "events.jsonl", [variant(userId=12345, messageId=987)])
     ingest_landing_folder(warehouse, landing)
     assert warehouse.execute("select event_id, user_id from raw.events").fetchone() == (
-        "987", "12345"
+        "987",
+        "12345",
     )
 
 
@@ -119,8 +120,7 @@ def test_malformed_csv_row(landing: Path, warehouse) -> None:
 
 def test_not_utf8_in_csv(landing: Path, warehouse) -> None:
     (landing / "events.csv").write_bytes(
-        b"messageId,type,event,userId,timestamp\n"
-        b"m1,track,Caf\xe9,u-1,2026-11-01T10:00:00Z\n"
+        b"messageId,type,event,userId,timestamp\nm1,track,Caf\xe9,u-1,2026-11-01T10:00:00Z\n"
     )
     assert ingest_landing_folder(warehouse, landing).errors == []
     line, code, _, raw = _only_rejection(warehouse)
@@ -143,8 +143,9 @@ def _truncated_gzip(landing: Path) -> None:
 
 
 def _parquet_missing_columns(landing: Path) -> None:
-    pq.write_table(pa.table({"event": ["Signed Up"], "userId": ["u-1"]}),
-                   landing / "partial.parquet")
+    pq.write_table(
+        pa.table({"event": ["Signed Up"], "userId": ["u-1"]}), landing / "partial.parquet"
+    )
 
 
 FILE_CASES = {

@@ -8,8 +8,12 @@ from pathlib import Path
 from pipelines.lib.ingest.watch import find_changed_files
 from tests.conftest import write_jsonl
 
-RECORD = {"type": "track", "event": "Signed Up", "userId": "u-1",
-          "timestamp": "2026-11-01T10:00:00Z"}
+RECORD = {
+    "type": "track",
+    "event": "Signed Up",
+    "userId": "u-1",
+    "timestamp": "2026-11-01T10:00:00Z",
+}
 
 
 def test_new_file_then_nothing_new(landing: Path) -> None:
