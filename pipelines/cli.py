@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.lib.clock import as_of as pipeline_clock
-from pipelines.lib.settings import load_settings
+from pipelines.lib.settings import FLAGS_FILE, SEQUENCES_DIR, load_settings
 
 FORMATS = ("jsonl", "jsonl.gz", "parquet", "csv")
 
@@ -56,6 +56,60 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if report.failed else 0
 
 
+def _send(args: argparse.Namespace) -> int:
+    from pipelines.lib.pipeline import plan_and_send
+
+    settings = load_settings()
+    report = plan_and_send(settings, pipeline_clock(args.as_of))
+    for line in report.lines:
+        print(line)
+    return 0
+
+
+def _sequences_check(args: argparse.Namespace) -> int:
+    from pipelines.lib.dbt import DBT_PROJECT_DIR
+    from pipelines.lib.flags import load_flags
+    from pipelines.lib.sequences import SEGMENTS, check_sequences, known_columns
+
+    folder = Path(args.folder) if args.folder else SEQUENCES_DIR
+    flags = load_flags(Path(args.flags) if args.flags else FLAGS_FILE)
+    problems = check_sequences(
+        folder,
+        flag_keys=set(flags.flags),
+        columns=known_columns(DBT_PROJECT_DIR),
+        segments=set(SEGMENTS),
+    )
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {folder}", file=sys.stderr)
+        return 1
+    print(f"sequences OK: {folder}")
+    return 0
+
+
+def _preview(args: argparse.Namespace) -> int:
+    from pipelines.lib.messaging.preview import UnknownUserError, preview_user
+    from pipelines.lib.messaging.runtime import load_plan_inputs
+    from pipelines.lib.warehouse import open_warehouse
+
+    settings = load_settings()
+    with open_warehouse(settings.warehouse_path) as con:
+        try:
+            lines = preview_user(
+                con,
+                args.user_id,
+                load_plan_inputs(),
+                env=settings.env,
+                as_of=pipeline_clock(args.as_of),
+            )
+        except UnknownUserError as exc:
+            print(f"bis preview: {exc}", file=sys.stderr)
+            return 1
+    print("\n".join(lines))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bis", description="Behavioral Intelligence System: lifecycle messaging pipeline."
@@ -77,6 +131,24 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="ingest → dbt → plan → send → dashboard")
     run.add_argument("--as-of", help="the pipeline clock, ISO 8601 (default: $BIS_AS_OF or now)")
     run.set_defaults(handler=_run)
+
+    send = commands.add_parser("send", help="plan and send once, on the marts as they are")
+    send.add_argument("--as-of", help="the pipeline clock, ISO 8601 (default: $BIS_AS_OF or now)")
+    send.set_defaults(handler=_send)
+
+    sequences = commands.add_parser("sequences", help="message sequences")
+    sequence_commands = sequences.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = sequence_commands.add_parser(
+        "check", help="validate every sequence, condition and template (file:line errors)"
+    )
+    check.add_argument("--folder", help="sequences folder (default: sequences/)")
+    check.add_argument("--flags", help="flags file (default: flags/flags.yaml)")
+    check.set_defaults(handler=_sequences_check)
+
+    preview = commands.add_parser("preview", help="what a user would get next, and why")
+    preview.add_argument("user_id")
+    preview.add_argument("--as-of", help="the pipeline clock, ISO 8601 (default: now)")
+    preview.set_defaults(handler=_preview)
     return parser
 
 

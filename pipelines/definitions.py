@@ -2,11 +2,12 @@
 
 import dagster as dg
 
-from pipelines.defs import dbt, ingest
+from pipelines.defs import dbt, ingest, messaging
 from pipelines.defs.resources import default_resources
 
 defs = dg.Definitions.merge(
     ingest.defs,
     dbt.defs,
+    messaging.defs,
     dg.Definitions(resources=default_resources()),
 )

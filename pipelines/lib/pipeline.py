@@ -57,8 +57,58 @@ def dbt_stage(settings: Settings, as_of: datetime, report: RunReport) -> None:
         report.lines.extend(f"  {line}" for line in kpi_lines(values))
 
 
+def plan_stage(settings: Settings, as_of: datetime, report: RunReport) -> None:
+    from pipelines.lib.messaging.plan import plan_messages
+    from pipelines.lib.messaging.report import plan_summary
+    from pipelines.lib.messaging.runtime import load_plan_inputs, new_id
+
+    inputs = load_plan_inputs()
+    with open_warehouse(settings.warehouse_path) as con:
+        result = plan_messages(
+            con,
+            sequences=inputs.sequences,
+            flags=inputs.flags,
+            env=settings.env,
+            as_of=as_of,
+            plan_id=new_id("plan", as_of),
+        )
+    report.lines.append(plan_summary(result))
+
+
+def send_stage(settings: Settings, as_of: datetime, report: RunReport) -> None:
+    from pipelines.lib.messaging.policy import Guardrails
+    from pipelines.lib.messaging.report import send_summary
+    from pipelines.lib.messaging.runtime import build_sender, new_id
+    from pipelines.lib.messaging.send import send_planned
+
+    sender = build_sender(settings)
+    with open_warehouse(settings.warehouse_path) as con:
+        sent = send_planned(
+            con,
+            sender=sender,
+            run_id=new_id("send", as_of),
+            max_sends_per_run=Guardrails().max_sends_per_run,
+        )
+    report.lines.append(send_summary(sent))
+    if sender.provider == "outbox":
+        report.lines.append(f"outbox: {settings.outbox_dir}")
+
+
 Stage = Callable[[Settings, datetime, RunReport], None]
-STAGES: list[tuple[str, Stage]] = [("ingest", ingest_stage), ("dbt", dbt_stage)]
+STAGES: list[tuple[str, Stage]] = [
+    ("ingest", ingest_stage),
+    ("dbt", dbt_stage),
+    ("plan", plan_stage),
+    ("send", send_stage),
+]
+
+
+def plan_and_send(settings: Settings, as_of: datetime) -> RunReport:
+    """`bis send`: plan and send once, on the marts as they are."""
+    report = RunReport(as_of=as_of)
+    for stage in (plan_stage, send_stage):
+        stage(settings, as_of, report)
+    return report
 
 
 def run_pipeline(settings: Settings, as_of: datetime) -> RunReport:

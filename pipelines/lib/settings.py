@@ -8,6 +8,9 @@ from pathlib import Path
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SEQUENCES_DIR = PROJECT_ROOT / "sequences"
+TEMPLATES_DIR = SEQUENCES_DIR / "templates"
+FLAGS_FILE = PROJECT_ROOT / "flags" / "flags.yaml"
 
 
 @dataclass(frozen=True)

@@ -18,15 +18,20 @@ EXPECTED_ASSETS = {
     "marts/kpi_daily",
     "marts/fct_onboarding_funnel",
     "marts/user_progress",
+    "message_plan",
 }
 EXPECTED_CHECKS = {
     "raw_events:ingested_files_counts_add_up",
     "raw_events:raw_events_unique_event_id",
     "marts/dim_users:unique_dim_users_user_id",
     "marts/user_segments:unique_user_segments_user_id",
+    "message_plan:no_duplicate_sends",
+    "message_plan:no_send_to_suppressed",
+    "message_plan:no_send_to_holdout",
+    "message_plan:every_row_resolved",
 }
-EXPECTED_SENSORS = {"landing_sensor"}
-EXPECTED_JOBS = {"ingest_events"}
+EXPECTED_SENSORS = {"landing_sensor", "send_sensor"}
+EXPECTED_JOBS = {"ingest_events", "send_messages", "plan_messages"}
 
 
 def test_definitions_expose_the_expected_objects() -> None:
@@ -45,7 +50,7 @@ def test_definitions_expose_the_expected_objects() -> None:
 
 
 def test_warehouse_assets_use_the_warehouse_pool() -> None:
-    for key in ("raw_events", "marts/kpi_daily"):
+    for key in ("raw_events", "marts/kpi_daily", "message_plan"):
         assert defs.get_assets_def(dg.AssetKey.from_user_string(key)).op.pool == "warehouse"
 
 

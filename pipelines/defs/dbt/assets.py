@@ -1,5 +1,6 @@
 """dbt models as Dagster assets: raw_events → staging → intermediate → marts."""
 
+import gc
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -40,6 +41,19 @@ class LayeredTranslator(DagsterDbtTranslator):
         return spec
 
 
+def release_adapter_connections(adapter: Any) -> None:
+    """Close the dbt adapter's in-process warehouse connection (opened for row counts).
+
+    dbt-duckdb keeps one DuckDB handle per process; while it lives, DuckDB refuses the next
+    asset's connection in the same process (in-process runs and tests), so drop it here.
+    """
+    adapter.cleanup_connections()
+    manager = type(adapter.connections)
+    if hasattr(manager, "close_all_connections"):
+        manager.close_all_connections()
+    gc.collect()
+
+
 TRANSLATOR = LayeredTranslator(
     settings=DagsterDbtTranslatorSettings(enable_duplicate_source_asset_keys=True)
 )
@@ -71,26 +85,35 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterat
             held.append(event)
         else:
             yield event
+    adapter = invocation.adapter
+    try:
+        if kpi_output is not None:
+            # Through the adapter that fetched the row counts: DuckDB refuses a second
+            # connection to one file with different settings in the same process.
+            with adapter.connection_named("bis_headline_kpis"):
+                _, table = adapter.execute(LATEST_KPIS_SQL, fetch=True)
+            kpi_output = with_kpi_metadata(kpi_output, table.rows[0] if table.rows else None)
+    finally:
+        release_adapter_connections(adapter)
     if kpi_output is not None:
-        # Through the dbt adapter that fetched the row counts: DuckDB refuses a second
-        # connection to one file with different settings in the same process.
-        adapter = invocation.adapter
-        with adapter.connection_named("bis_headline_kpis"):
-            _, table = adapter.execute(LATEST_KPIS_SQL, fetch=True)
-        latest = kpis_from_row(table.rows[0] if table.rows else None)
-        if latest is not None:
-            day, values = latest
-            kpi_output = kpi_output.with_metadata(
-                {
-                    **kpi_output.metadata,
-                    "kpi_date": day,
-                    "headline_kpis": dg.MetadataValue.md(kpi_markdown(values)),
-                    **{
-                        name: dg.MetadataValue.float(float(v))
-                        for name, v in values.items()
-                        if v is not None
-                    },
-                }
-            )
         yield kpi_output
         yield from held
+
+
+def with_kpi_metadata(output: dg.Output, row: Any) -> dg.Output:
+    """kpi_daily's materialization with the headline KPIs beside baseline and target."""
+    latest = kpis_from_row(row)
+    if latest is None:
+        return output
+    day, values = latest
+    numbers = {
+        name: dg.MetadataValue.float(float(v)) for name, v in values.items() if v is not None
+    }
+    return output.with_metadata(
+        {
+            **output.metadata,
+            "kpi_date": day,
+            "headline_kpis": dg.MetadataValue.md(kpi_markdown(values)),
+            **numbers,
+        }
+    )

@@ -1,0 +1,82 @@
+"""message_plan: who is due which step now, and the decision for each (DESIGN §6-§8)."""
+
+import dagster as dg
+
+from pipelines.defs.messaging.config import FlagStateConfig, build_plan_config
+from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from pipelines.lib.clock import as_of
+from pipelines.lib.flags import EnvSetting
+from pipelines.lib.messaging.plan import plan_messages
+from pipelines.lib.messaging.policy import Guardrails
+from pipelines.lib.messaging.report import plan_markdown
+from pipelines.lib.messaging.runtime import load_plan_inputs, new_id
+from pipelines.lib.settings import load_settings
+
+_LOADED = load_plan_inputs()
+_ENV = load_settings().env
+MessagePlanConfig = build_plan_config(_LOADED.flags, _ENV)
+MARTS = [dg.AssetKey(["marts", name]) for name in ("dim_users", "user_segments", "user_progress")]
+
+
+def launchpad_overrides(flags_config: dg.Config) -> dict[str, EnvSetting]:
+    """Flags whose run config differs from the YAML as loaded: those are Launchpad edits.
+    Everything else is read from flags.yaml now, so a committed change needs no redeploy."""
+    overrides = {}
+    for key, loaded in _LOADED.flags.flags.items():
+        value: FlagStateConfig = getattr(flags_config, key)
+        default = loaded.environments[_ENV]
+        if (value.state, value.percent) != (default.state, default.percent):
+            overrides[key] = value.to_setting()
+    return overrides
+
+
+@dg.asset(
+    group_name="messaging",
+    pool=WAREHOUSE_POOL,
+    deps=MARTS,
+    kinds={"duckdb", "python"},
+    description="Decides, set-based, which step of which sequence each user is due at "
+    "the pipeline clock, and records it in messaging.sends.",
+)
+def message_plan(
+    context: dg.AssetExecutionContext, config: MessagePlanConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    inputs = load_plan_inputs()
+    clock = as_of()
+    rails = Guardrails(
+        cap_per_day=config.cap_per_day,
+        cap_per_week=config.cap_per_week,
+        quiet_start_hour=config.quiet_start_hour,
+        quiet_end_hour=config.quiet_end_hour,
+    )
+    overrides = launchpad_overrides(config.flags)
+    if overrides:
+        context.log.info(f"Launchpad flag overrides for this run: {sorted(overrides)}")
+    with warehouse.connect() as con:
+        result = plan_messages(
+            con,
+            sequences=inputs.sequences,
+            flags=inputs.flags,
+            env=_ENV,
+            as_of=clock,
+            plan_id=new_id("plan", clock),
+            guardrails=rails,
+            flag_overrides=overrides,
+        )
+    return dg.MaterializeResult(
+        metadata={
+            "plan_id": result.plan_id,
+            "as_of": clock.isoformat(),
+            "planned": result.total("planned"),
+            "held_out": result.total("held_out"),
+            "suppressed": result.total("suppressed"),
+            "capped": result.total("capped"),
+            "deferred": result.total("deferred"),
+            "cancelled": sum(result.cancelled.values()),
+            "invalid_timezones_as_utc": result.invalid_timezones,
+            "flag_overrides": dg.MetadataValue.json(
+                {k: v.model_dump() for k, v in overrides.items()}
+            ),
+            "decisions": dg.MetadataValue.md(plan_markdown(result)),
+        }
+    )

@@ -1,0 +1,146 @@
+"""The data that crosses the sender interface: who gets what, from whom, and what happened.
+
+These types are shared by the renderer, both senders and the send loop, so they hold no
+behaviour beyond validation and the one derived value every sender needs (the per-send
+unsubscribe link).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+SendStatus = Literal["sent", "failed", "unknown"]
+
+# Deliberately conservative (ASCII, dot-atom local part, hostname domain): an address the
+# provider would reject makes SendGrid refuse the *whole* request of up to 1000 people, so
+# it is cheaper to fail that one recipient here with a clear reason.
+_EMAIL = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+# send_id becomes a file name (outbox) and a header value: keep it to a safe alphabet.
+_SEND_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
+_WHITESPACE = re.compile(r"\s+")
+
+
+def email_address_problem(address: str) -> str | None:
+    """Why `address` cannot be sent to, or None when it looks deliverable."""
+    if not address:
+        return "empty email address"
+    if len(address) > 254 or not _EMAIL.match(address):
+        return "invalid email address"
+    return None
+
+
+def send_id_problem(send_id: str) -> str | None:
+    """Why `send_id` is unusable as a file name and header value, or None."""
+    if not _SEND_ID.match(send_id or ""):
+        return "send_id must be 1-200 characters of letters, digits, '.', '_' or '-'"
+    return None
+
+
+def single_line(text: str | None) -> str:
+    """Collapse all whitespace (including CR/LF) so a value is safe inside a header."""
+    return _WHITESPACE.sub(" ", text or "").strip()
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One user due one message. `context` is the per-user personalisation (`user.*`)."""
+
+    send_id: str
+    user_id: str
+    email: str
+    name: str | None
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SenderIdentity:
+    """Who the mail is from, and the compliance data every message must carry."""
+
+    from_email: str
+    from_name: str
+    unsubscribe_url: str
+    postal_address: str
+    app_url: str
+
+    def __post_init__(self) -> None:
+        problem = email_address_problem(self.from_email)
+        if problem:
+            raise ValueError(f"sender from_email {self.from_email!r}: {problem}")
+        if urlsplit(self.unsubscribe_url).scheme not in ("http", "https"):
+            raise ValueError(
+                f"unsubscribe_url must be an http(s) URL (List-Unsubscribe one-click needs one),"
+                f" got {self.unsubscribe_url!r}"
+            )
+        if not self.postal_address.strip():
+            # CAN-SPAM requires a valid physical postal address in every commercial email.
+            raise ValueError("postal_address must not be empty: every email carries it")
+
+    @property
+    def domain(self) -> str:
+        return self.from_email.rsplit("@", 1)[1].lower()
+
+    def unsubscribe_link(self, send_id: str) -> str:
+        """`{unsubscribe_url}?send_id=<send_id>`, keeping any query the URL already has."""
+        parts = urlsplit(self.unsubscribe_url)
+        query = [*parse_qsl(parts.query, keep_blank_values=True), ("send_id", send_id)]
+        return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+@dataclass(frozen=True)
+class OutgoingBatch:
+    """One template for many users; the unit the send loop hands to a sender."""
+
+    template: str
+    sequence_id: str
+    step_id: str
+    recipients: list[Recipient]
+
+    def __post_init__(self) -> None:
+        # A send_id twice in one batch would be sent twice: refuse before anything goes out.
+        seen: set[str] = set()
+        duplicates: set[str] = set()
+        for recipient in self.recipients:
+            if recipient.send_id in seen:
+                duplicates.add(recipient.send_id)
+            seen.add(recipient.send_id)
+        if duplicates:
+            shown = ", ".join(sorted(duplicates)[:5])
+            raise ValueError(f"duplicate send_id in batch for {self.template}: {shown}")
+
+
+@dataclass(frozen=True)
+class RenderedEmail:
+    subject: str
+    html: str
+    text: str
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What happened to one recipient. `attempts` counts provider calls (0 = never called)."""
+
+    send_id: str
+    status: SendStatus
+    provider_message_id: str | None
+    error: str | None
+    attempts: int
+
+
+@runtime_checkable
+class EmailSender(Protocol):
+    """Sends one batch; returns one outcome per recipient, in order.
+
+    Provider trouble (HTTP errors, timeouts, a bad address, a template error) is reported in
+    the outcomes, never raised, so the ledger can record every message's fate. Only
+    programming errors (e.g. a malformed batch) raise.
+    """
+
+    provider: str
+
+    def send(self, batch: OutgoingBatch) -> list[SendOutcome]: ...

@@ -1,0 +1,29 @@
+"""Guardrail settings (DESIGN §8), with the contract's defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+OPEN_STATUSES = ("planned", "sending")  # claimed for sending, not yet resolved
+WAITING_STATUSES = ("deferred", "capped")  # re-decided by every plan
+TERMINAL_STATUSES = ("sent", "failed", "held_out", "suppressed", "unknown", "cancelled")
+# What counts against the frequency cap: anything that went, or may have gone, out, and a
+# held-out message too: holdout users must live through the same cadence as treatment users
+# (else the next sequence fills their free slot and the experiment compares unlike groups).
+CAP_COUNTED_STATUSES = ("planned", "sending", "sent", "unknown", "held_out")
+
+
+@dataclass(frozen=True)
+class Guardrails:
+    cap_per_day: int = 1
+    cap_per_week: int = 3
+    quiet_start_hour: int = 21  # local time, inclusive
+    quiet_end_hour: int = 8  # local time, exclusive
+    max_sends_per_run: int = 50_000
+
+    def __post_init__(self) -> None:
+        for name in ("quiet_start_hour", "quiet_end_hour"):
+            if not 0 <= getattr(self, name) <= 23:
+                raise ValueError(f"{name} must be an hour 0-23, got {getattr(self, name)}")
+        if self.cap_per_day < 0 or self.cap_per_week < 0 or self.max_sends_per_run < 0:
+            raise ValueError("caps and max_sends_per_run must not be negative")

@@ -1,0 +1,1 @@
+"""Reusable test helpers (local servers, fakes) shared across the test suite."""

@@ -1,0 +1,61 @@
+"""Issue 4 end to end: `bis run` sends through the outbox, never twice, only what is due."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.cli import main
+from pipelines.lib.messaging.checks import INVARIANTS, violations
+
+DAY_1 = "2026-11-24T15:00:00Z"  # daytime in Europe and the Americas
+DAY_2 = "2026-11-25T15:00:00Z"
+
+
+def run(capsys: pytest.CaptureFixture[str], as_of: str) -> tuple[int, str]:
+    code = main(["run", "--as-of", as_of])
+    output = capsys.readouterr().out
+    assert code == 0, output
+    match = re.search(r"send via outbox: sent (\d+), failed (\d+), unknown (\d+)", output)
+    assert match, output
+    return int(match.group(1)), output
+
+
+def outbox_files(data_dir: Path) -> set[str]:
+    return {p.stem for p in (data_dir / "outbox").rglob("*.eml")}
+
+
+@pytest.mark.slow
+def test_outbox_sends_once_and_only_what_is_newly_due(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["generate", "--users", "400", "--days", "30", "--as-of", DAY_1]) == 0
+    capsys.readouterr()
+
+    sent_first, _ = run(capsys, DAY_1)
+    first_files = outbox_files(data_dir)
+    sent_again, _ = run(capsys, DAY_1)
+    sent_next_day, _ = run(capsys, DAY_2)
+    all_files = outbox_files(data_dir)
+
+    assert sent_first > 50 and len(first_files) == sent_first
+    assert sent_again == 0
+    assert sent_next_day > 0
+    assert len(all_files) == sent_first + sent_next_day  # new files only, none rewritten
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        sent_ids = {
+            r[0]
+            for r in con.execute(
+                "select send_id from messaging.sends where status = 'sent'"
+            ).fetchall()
+        }
+        for name in INVARIANTS:
+            assert violations(con, name) == [], name
+        statuses = {
+            r[0] for r in con.execute("select distinct status from messaging.sends").fetchall()
+        }
+    assert sent_ids == all_files
+    assert statuses <= {"sent", "held_out", "suppressed", "capped", "deferred", "cancelled"}
