@@ -57,6 +57,19 @@ def dbt_stage(settings: Settings, as_of: datetime, report: RunReport) -> None:
         report.lines.extend(f"  {line}" for line in kpi_lines(values))
 
 
+def email_events_stage(settings: Settings, as_of: datetime, report: RunReport) -> None:
+    from pipelines.lib.email_events import apply_email_events, load_email_events
+
+    with open_warehouse(settings.warehouse_path) as con:
+        loaded = load_email_events(con, settings.landing_email_events_dir)
+        applied = apply_email_events(con)
+    report.lines.append(
+        f"email events: {loaded.loaded} loaded, {loaded.duplicate} duplicate,"
+        f" {loaded.rejected} rejected; suppressions added {applied.suppressions_added},"
+        f" unknown sends confirmed {applied.confirmed_unknown}"
+    )
+
+
 def plan_stage(settings: Settings, as_of: datetime, report: RunReport) -> None:
     from pipelines.lib.messaging.plan import plan_messages
     from pipelines.lib.messaging.report import plan_summary
@@ -98,6 +111,7 @@ Stage = Callable[[Settings, datetime, RunReport], None]
 STAGES: list[tuple[str, Stage]] = [
     ("ingest", ingest_stage),
     ("dbt", dbt_stage),
+    ("email_events", email_events_stage),
     ("plan", plan_stage),
     ("send", send_stage),
 ]
@@ -106,7 +120,7 @@ STAGES: list[tuple[str, Stage]] = [
 def plan_and_send(settings: Settings, as_of: datetime) -> RunReport:
     """`bis send`: plan and send once, on the marts as they are."""
     report = RunReport(as_of=as_of)
-    for stage in (plan_stage, send_stage):
+    for stage in (email_events_stage, plan_stage, send_stage):
         stage(settings, as_of, report)
     return report
 

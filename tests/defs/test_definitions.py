@@ -19,6 +19,7 @@ EXPECTED_ASSETS = {
     "marts/fct_onboarding_funnel",
     "marts/user_progress",
     "message_plan",
+    "email_events",
 }
 EXPECTED_CHECKS = {
     "raw_events:ingested_files_counts_add_up",
@@ -30,8 +31,8 @@ EXPECTED_CHECKS = {
     "message_plan:no_send_to_holdout",
     "message_plan:every_row_resolved",
 }
-EXPECTED_SENSORS = {"landing_sensor", "send_sensor"}
-EXPECTED_JOBS = {"ingest_events", "send_messages", "plan_messages"}
+EXPECTED_SENSORS = {"landing_sensor", "send_sensor", "email_events_sensor"}
+EXPECTED_JOBS = {"ingest_events", "send_messages", "plan_messages", "ingest_email_events"}
 
 
 def test_definitions_expose_the_expected_objects() -> None:

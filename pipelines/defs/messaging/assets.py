@@ -5,6 +5,7 @@ import dagster as dg
 from pipelines.defs.messaging.config import FlagStateConfig, build_plan_config
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from pipelines.lib.clock import as_of
+from pipelines.lib.email_events import apply_email_events, load_email_events
 from pipelines.lib.flags import EnvSetting
 from pipelines.lib.messaging.plan import plan_messages
 from pipelines.lib.messaging.policy import Guardrails
@@ -16,6 +17,7 @@ _LOADED = load_plan_inputs()
 _ENV = load_settings().env
 MessagePlanConfig = build_plan_config(_LOADED.flags, _ENV)
 MARTS = [dg.AssetKey(["marts", name]) for name in ("dim_users", "user_segments", "user_progress")]
+PLAN_DEPS = [*MARTS, dg.AssetKey("email_events")]  # suppressions come from email events
 
 
 def launchpad_overrides(flags_config: dg.Config) -> dict[str, EnvSetting]:
@@ -33,7 +35,7 @@ def launchpad_overrides(flags_config: dg.Config) -> dict[str, EnvSetting]:
 @dg.asset(
     group_name="messaging",
     pool=WAREHOUSE_POOL,
-    deps=MARTS,
+    deps=PLAN_DEPS,
     kinds={"duckdb", "python"},
     description="Decides, set-based, which step of which sequence each user is due at "
     "the pipeline clock, and records it in messaging.sends.",
@@ -78,5 +80,30 @@ def message_plan(
                 {k: v.model_dump() for k, v in overrides.items()}
             ),
             "decisions": dg.MetadataValue.md(plan_markdown(result)),
+        }
+    )
+
+
+@dg.asset(
+    group_name="messaging",
+    pool=WAREHOUSE_POOL,
+    kinds={"duckdb", "python"},
+    description="SendGrid Event Webhook files → raw.email_events (deduplicated on "
+    "sg_event_id); unsubscribes, bounces and spam reports become suppressions, and "
+    "delivered events confirm sends left `unknown`.",
+)
+def email_events(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    folder = load_settings().landing_email_events_dir
+    with warehouse.connect() as con:
+        loaded = load_email_events(con, folder)
+        applied = apply_email_events(con)
+    return dg.MaterializeResult(
+        metadata={
+            "files": loaded.files,
+            "events_loaded": loaded.loaded,
+            "events_duplicate": loaded.duplicate,
+            "events_rejected": loaded.rejected,
+            "suppressions_added": applied.suppressions_added,
+            "unknown_sends_confirmed": applied.confirmed_unknown,
         }
     )

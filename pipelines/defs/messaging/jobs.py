@@ -46,3 +46,10 @@ plan_messages_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets("message_plan"),
     description="Re-evaluate time-based rules: plan what is due now.",
 )
+
+
+email_events_job = dg.define_asset_job(
+    name="ingest_email_events",
+    selection=dg.AssetSelection.assets("email_events"),
+    description="Load new webhook files: suppressions and delivery confirmations.",
+)

@@ -20,25 +20,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from pipelines.lib.segment_spec import SEGMENT_COLUMNS
+
 CHUNK_BYTES = 128 * 1024 * 1024
 PIECE_BYTES = 64 * 1024
 PARQUET_BATCH_ROWS = 500_000
 SNIFF_BYTES = 64 * 1024
 
-# Segment fields we read, by the name they have in the file.
-SEGMENT_COLUMNS = (
-    "messageId",
-    "type",
-    "event",
-    "name",
-    "userId",
-    "anonymousId",
-    "timestamp",
-    "receivedAt",
-    "properties",
-    "traits",
-    "context",
-)
 REQUIRED_COLUMNS = ("type", "timestamp")
 IDENTITY_COLUMNS = ("userId", "anonymousId")
 

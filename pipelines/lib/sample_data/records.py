@@ -13,19 +13,9 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 
-COLUMNS: tuple[str, ...] = (
-    "messageId",
-    "type",
-    "event",
-    "name",
-    "userId",
-    "anonymousId",
-    "timestamp",
-    "receivedAt",
-    "properties",
-    "traits",
-    "context",
-)
+from pipelines.lib.segment_spec import SEGMENT_COLUMNS
+
+COLUMNS = SEGMENT_COLUMNS
 # messageId, type, event, name, userId, anonymousId, timestamp, receivedAt,
 # properties (JSON text), traits (JSON text), context (JSON text)
 Record = tuple[

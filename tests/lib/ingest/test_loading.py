@@ -13,21 +13,10 @@ import pyarrow.parquet as pq
 
 from pipelines.lib.ingest import ingest_landing_folder
 from pipelines.lib.ingest.checks import event_id_duplicates, unbalanced_files
+from pipelines.lib.segment_spec import SEGMENT_COLUMNS
 from tests.conftest import write_jsonl
 
-COLUMNS = (
-    "messageId",
-    "type",
-    "event",
-    "name",
-    "userId",
-    "anonymousId",
-    "timestamp",
-    "receivedAt",
-    "properties",
-    "traits",
-    "context",
-)
+COLUMNS = SEGMENT_COLUMNS
 
 
 def sample_records() -> list[dict]:
