@@ -110,6 +110,64 @@ def _preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _webhook_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from pipelines.lib.webhook import serve
+
+    settings = load_settings()
+    serve(
+        args.host,
+        args.port,
+        env=settings.env,
+        landing_dir=settings.landing_email_events_dir,
+        public_key=os.environ.get("SENDGRID_WEBHOOK_PUBLIC_KEY", "").strip() or None,
+    )
+    return 0
+
+
+def _flags_list(args: argparse.Namespace) -> int:
+    from pipelines.lib.flags import FlagError
+    from pipelines.lib.ops import flags_list
+
+    settings = load_settings()
+    try:
+        lines = flags_list(FLAGS_FILE, env_filter=args.env, warehouse_path=settings.warehouse_path)
+    except FlagError as exc:
+        print(f"bis flags list: {exc}", file=sys.stderr)
+        return 2
+    print("\n".join(lines))
+    return 0
+
+
+def _flags_set(args: argparse.Namespace) -> int:
+    from pipelines.lib.ops import flags_set
+
+    settings = load_settings()
+    code, lines = flags_set(
+        FLAGS_FILE,
+        args.key,
+        args.state,
+        args.percent,
+        args.env or settings.env,
+        force=args.force,
+        warehouse_path=settings.warehouse_path,
+    )
+    print("\n".join(lines), file=sys.stderr if code else sys.stdout)
+    return code
+
+
+def _status(args: argparse.Namespace) -> int:
+    import os
+
+    from pipelines.lib.ops import status_report
+
+    home = os.environ.get("DAGSTER_HOME", "").strip()
+    code, lines = status_report(load_settings(), dagster_home=Path(home) if home else None)
+    print("\n".join(lines))
+    return code
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bis", description="Behavioral Intelligence System: lifecycle messaging pipeline."
@@ -149,6 +207,31 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("user_id")
     preview.add_argument("--as-of", help="the pipeline clock, ISO 8601 (default: now)")
     preview.set_defaults(handler=_preview)
+
+    webhook = commands.add_parser("webhook", help="SendGrid Event Webhook receiver")
+    webhook_commands = webhook.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = webhook_commands.add_parser("serve", help="receive signed events into the landing")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8025)
+    serve.set_defaults(handler=_webhook_serve)
+
+    flags = commands.add_parser("flags", help="feature flags (flags/flags.yaml)")
+    flag_commands = flags.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = flag_commands.add_parser("list", help="every flag, its state per environment")
+    listing.add_argument("--env", help="only this environment")
+    listing.set_defaults(handler=_flags_list)
+    setting = flag_commands.add_parser("set", help="change one flag in one environment")
+    setting.add_argument("key")
+    setting.add_argument("--state", required=True, choices=("off", "admins", "rollout", "on"))
+    setting.add_argument("--percent", type=int, help="rollout only: 0-100")
+    setting.add_argument("--env", help="dev | staging | prod (default: $BIS_ENV)")
+    setting.add_argument(
+        "--force", action="store_true", help="allow narrowing a live rollout (rollback)"
+    )
+    setting.set_defaults(handler=_flags_set)
+
+    status = commands.add_parser("status", help="deployment readiness; exit 1 if blocked")
+    status.set_defaults(handler=_status)
     return parser
 
 

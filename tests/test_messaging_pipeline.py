@@ -59,3 +59,25 @@ def test_outbox_sends_once_and_only_what_is_newly_due(
         }
     assert sent_ids == all_files
     assert statuses <= {"sent", "held_out", "suppressed", "capped", "deferred", "cancelled"}
+
+
+@pytest.mark.slow
+def test_status_is_ready_in_dev_after_a_run_and_blocked_in_prod_without_a_key(
+    data_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert main(["generate", "--users", "150", "--days", "20", "--as-of", DAY_1]) == 0
+    run(capsys, DAY_1)
+
+    assert main(["status"]) == 0, capsys.readouterr().out
+    capsys.readouterr()
+
+    monkeypatch.setenv("BIS_ENV", "prod")
+    for name in ("SENDGRID_API_KEY", "BIS_FROM_EMAIL", "BIS_UNSUBSCRIBE_URL", "BIS_POSTAL_ADDRESS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("BIS_FROM_EMAIL", "hello@example.com")
+    monkeypatch.setenv("BIS_UNSUBSCRIBE_URL", "https://example.com/u")
+    monkeypatch.setenv("BIS_POSTAL_ADDRESS", "1 Example Street")
+    code = main(["status"])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAIL" in out and "SENDGRID_API_KEY" in out

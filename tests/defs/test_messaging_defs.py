@@ -69,3 +69,18 @@ def test_send_sensor_sends_each_plan_once(marts: Path) -> None:
         )
     assert len(requests) == 1 and requests[0].run_key.startswith("message_plan:")
     assert again == []
+
+
+def test_email_events_sensor_runs_on_new_webhook_files(data_dir: Path) -> None:
+    from pipelines.defs.messaging.sensors import email_events_sensor
+
+    folder = data_dir / "landing" / "email_events" / "20261124"
+    folder.mkdir(parents=True)
+    (folder / ".pending.jsonl.tmp").write_text("{}\n")  # a delivery still being written
+    (folder / "batch.jsonl").write_text('{"sg_event_id": "e1"}\n')
+    with dg.instance_for_test() as instance:
+        first = email_events_sensor(dg.build_sensor_context(instance=instance))
+        again = email_events_sensor(dg.build_sensor_context(instance=instance, cursor=first.cursor))
+    [request] = first.run_requests
+    assert request.run_key.startswith(str(folder / "batch.jsonl") + ":")
+    assert not again.run_requests and "no new or changed files" in again.skip_reason.skip_message

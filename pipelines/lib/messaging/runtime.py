@@ -63,7 +63,14 @@ def sender_kind(settings: Settings) -> str:
 
 
 def build_sender(settings: Settings, *, api_key: str | None = None) -> EmailSender:
-    """The EmailSender for this environment (DESIGN §3)."""
+    """The EmailSender for this environment (DESIGN §3); outside dev it refuses to start
+    without the sender settings, naming every missing one (values are never shown)."""
+    from pipelines.lib.ops.environment import check_sender_environment
+
+    environ = dict(os.environ)
+    if api_key:
+        environ["SENDGRID_API_KEY"] = api_key
+    check_sender_environment(settings.env, environ)
     identity = sender_identity()
     renderer = TemplateRenderer(TEMPLATES_DIR, identity)
     if sender_kind(settings) == "outbox":
