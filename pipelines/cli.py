@@ -168,6 +168,23 @@ def _status(args: argparse.Namespace) -> int:
     return code
 
 
+def _user_metrics(args: argparse.Namespace) -> int:
+    import json
+
+    from pipelines.lib.user_metrics import UnknownUserError, format_metrics, user_metrics
+    from pipelines.lib.warehouse import open_warehouse
+
+    settings = load_settings()
+    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+        try:
+            metrics = user_metrics(con, args.user_id)
+        except UnknownUserError as exc:
+            print(f"bis user-metrics: {exc}", file=sys.stderr)
+            return 1
+    print(json.dumps(metrics, indent=2) if args.json else "\n".join(format_metrics(metrics)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bis", description="Behavioral Intelligence System: lifecycle messaging pipeline."
@@ -229,6 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="allow narrowing a live rollout (rollback)"
     )
     setting.set_defaults(handler=_flags_set)
+
+    metrics = commands.add_parser("user-metrics", help="a user's progress and next step")
+    metrics.add_argument("user_id")
+    metrics.add_argument("--json", action="store_true", help="machine-readable output")
+    metrics.set_defaults(handler=_user_metrics)
 
     status = commands.add_parser("status", help="deployment readiness; exit 1 if blocked")
     status.set_defaults(handler=_status)

@@ -20,6 +20,7 @@ EXPECTED_ASSETS = {
     "marts/user_progress",
     "message_plan",
     "email_events",
+    "user_progress_export",
 }
 EXPECTED_CHECKS = {
     "raw_events:ingested_files_counts_add_up",
