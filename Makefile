@@ -8,13 +8,14 @@ UI_PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export BIS_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: help install demo test test-postgres lint ui docs clean
+.PHONY: help install demo test test-postgres test-browser lint ui docs clean
 
 help:
 	@echo "make demo   set up, generate sample data, run the whole pipeline"
 	@echo "make test   set up, then lint and the full test suite (pytest + dbt build)"
 	@echo "make test-postgres  dbt build on a throwaway PostgreSQL server, marts compared with DuckDB"
 	@echo "make ui     the Dagster UI on http://$(UI_HOST):$(UI_PORT)"
+	@echo "make test-browser  the dashboard in headless Chromium (installs it when missing)"
 	@echo "make docs   dbt docs for the marts (dbt_project/target/index.html)"
 	@echo "make clean  remove generated data and the local Dagster instance"
 
@@ -43,6 +44,11 @@ test: $(STAMP)
 test-postgres: $(STAMP)
 	$(BIN)/python tests/dbt/pg_throwaway.py install
 	BIS_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest tests/dbt/test_postgres.py -q
+
+# The dashboard in a real headless browser: Debian's chromium, installed when missing.
+test-browser: $(STAMP)
+	@command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium)
+	BIS_REQUIRE_BROWSER=1 $(BIN)/python -m pytest tests/browser -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -38,11 +38,6 @@ class WarehouseResource(dg.ConfigurableResource):
         with open_warehouse(self.path) as con:
             yield con
 
-    @contextmanager
-    def connect_read_only(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with open_warehouse(self.path, read_only=True) as con:
-            yield con
-
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     return {"warehouse": WarehouseResource()}

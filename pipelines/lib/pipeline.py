@@ -107,6 +107,18 @@ def send_stage(settings: Settings, as_of: datetime, report: RunReport) -> None:
         report.lines.append(f"outbox: {settings.outbox_dir}")
 
 
+def dashboard_stage(settings: Settings, as_of: datetime, report: RunReport) -> None:
+    from pipelines.lib.reporting import build_dashboard
+
+    with open_warehouse(settings.warehouse_path) as con:
+        result = build_dashboard(
+            con, env=settings.env, out_path=settings.reports_dir / "dashboard.html", as_of=as_of
+        )
+    report.lines.append(f"dashboard: {result.path}")
+    if result.kpis:
+        report.lines.extend(f"  {line}" for line in kpi_lines(result.kpis))
+
+
 Stage = Callable[[Settings, datetime, RunReport], None]
 STAGES: list[tuple[str, Stage]] = [
     ("ingest", ingest_stage),
@@ -114,6 +126,7 @@ STAGES: list[tuple[str, Stage]] = [
     ("email_events", email_events_stage),
     ("plan", plan_stage),
     ("send", send_stage),
+    ("dashboard", dashboard_stage),
 ]
 
 

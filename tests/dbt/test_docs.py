@@ -7,7 +7,15 @@ import json
 
 from pipelines.defs.dbt.resources import dbt_project
 
-MARTS = {"dim_users", "user_segments", "kpi_daily", "fct_onboarding_funnel", "user_progress"}
+MARTS = {
+    "dim_users",
+    "user_segments",
+    "kpi_daily",
+    "fct_onboarding_funnel",
+    "user_progress",
+    "fct_message_performance",
+    "fct_sequence_experiments",
+}
 
 
 def _mart_nodes() -> dict[str, dict]:

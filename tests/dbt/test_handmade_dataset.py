@@ -82,7 +82,7 @@ EXPECTED_PROGRESS = {
 def test_build_runs_models_data_tests_and_unit_tests(handmade_build):
     _, results = handmade_build
     kinds = [result["unique_id"].split(".")[0] for result in results]
-    assert kinds.count("model") == 16
+    assert kinds.count("model") == 20
     assert kinds.count("unit_test") >= 11
     assert kinds.count("test") >= 80  # data tests, generic and singular
 
@@ -241,9 +241,12 @@ def test_schemas_are_exactly_staging_intermediate_marts(handmade_build):
     assert by_schema["staging"] == {
         ("stg_segment__events", "VIEW"),
         ("stg_segment__identifies", "VIEW"),
+        ("stg_messaging__sends", "VIEW"),
+        ("stg_sendgrid__email_events", "VIEW"),
     }
     assert {name for name, _ in by_schema["marts"]} == {
         "dim_users", "user_segments", "kpi_daily", "fct_onboarding_funnel", "user_progress",
+        "fct_message_performance", "fct_sequence_experiments",
     }  # fmt: skip
     assert all(kind == "BASE TABLE" for _, kind in by_schema["marts"])
     assert ("int_identity_daily_activity", "BASE TABLE") in by_schema["intermediate"]

@@ -65,7 +65,13 @@ def test_lineage_reads_raw_events_to_staging_to_intermediate_to_marts() -> None:
     assert dg.AssetKey("raw_events") in graph.get(staging).parent_keys
     marts = [k for k in graph.get_all_asset_keys() if k.path[0] == "marts"]
     assert marts
-    for mart in marts:  # every mart is downstream of raw_events, through intermediate
+    ingest = {dg.AssetKey("raw_events"), dg.AssetKey("email_events")}
+    for mart in marts:  # every mart descends from an ingest asset, through staging
+        ancestors = dg.AssetSelection.assets(mart).upstream().resolve(graph)
+        assert ingest & ancestors, mart
+        assert any(k.path[0] == "staging" for k in ancestors), mart
+    event_marts = {"dim_users", "user_segments", "kpi_daily", "fct_onboarding_funnel"}
+    for mart in (m for m in marts if m.path[-1] in event_marts):
         ancestors = dg.AssetSelection.assets(mart).upstream().resolve(graph)
         assert dg.AssetKey("raw_events") in ancestors, mart
         assert any(k.path[0] == "intermediate" for k in ancestors), mart

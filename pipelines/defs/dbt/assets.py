@@ -23,11 +23,13 @@ from pipelines.lib.kpis import LATEST_KPIS_SQL, kpi_markdown, kpis_from_row
 from pipelines.lib.settings import load_settings
 
 RAW_EVENTS = dg.AssetKey("raw_events")
+EMAIL_EVENTS = dg.AssetKey("email_events")  # written by the messaging concern's asset
 KPI_DAILY = dg.AssetKey(["marts", "kpi_daily"])
 
 
 class LayeredTranslator(DagsterDbtTranslator):
-    """Groups models by layer, and makes the `raw` sources the raw_events asset."""
+    """Groups models by layer; the `raw` sources are the raw_events asset and the `sendgrid`
+    source is the email_events asset, so the lineage graph is connected."""
 
     def get_asset_spec(
         self, manifest: Mapping[str, Any], unique_id: str, project: DbtProject | None
@@ -36,6 +38,8 @@ class LayeredTranslator(DagsterDbtTranslator):
         node = manifest["sources"].get(unique_id) or manifest["nodes"][unique_id]
         if node["resource_type"] == "source" and node["source_name"] == "raw":
             return spec.replace_attributes(key=RAW_EVENTS)
+        if node["resource_type"] == "source" and node["source_name"] == "sendgrid":
+            return spec.replace_attributes(key=EMAIL_EVENTS)
         if node["resource_type"] == "model":
             return spec.replace_attributes(group_name=node["fqn"][1])
         return spec

@@ -12,9 +12,23 @@ dbt_project = DbtProject(
     profiles_dir=DBT_PROJECT_DIR,
     target=dbt_target(load_settings()),
 )
-# `dagster dev` re-parses on load; elsewhere parse once when there is no manifest yet
-# (a fresh clone), so the definitions always load.
-if os.environ.get("DAGSTER_IS_DEV_CLI") or not dbt_project.manifest_path.exists():
+
+
+def manifest_is_stale() -> bool:
+    """No manifest yet (a fresh clone), or a model, macro or project file is newer than it."""
+    manifest = dbt_project.manifest_path
+    if not manifest.exists():
+        return True
+    built = manifest.stat().st_mtime
+    sources = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    for folder in ("models", "macros", "tests"):
+        sources.extend(p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file())
+    return any(path.stat().st_mtime > built for path in sources)
+
+
+# `dagster dev` re-parses on load; elsewhere parse when the manifest is missing or older
+# than the project, so the definitions never show a stale set of models.
+if os.environ.get("DAGSTER_IS_DEV_CLI") or manifest_is_stale():
     parse_manifest(load_settings())
 
 

@@ -2,6 +2,6 @@
 
 import dagster as dg
 
-from pipelines.defs.reporting.assets import user_progress_export
+from pipelines.defs.reporting.assets import dashboard, user_progress_export
 
-defs = dg.Definitions(assets=[user_progress_export])
+defs = dg.Definitions(assets=[dashboard, user_progress_export])

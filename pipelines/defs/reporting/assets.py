@@ -1,8 +1,11 @@
-"""Reporting assets: user-facing progress metrics for bots and apps."""
+"""Reporting assets: the dashboard, and user-facing progress metrics for bots and apps."""
 
 import dagster as dg
 
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
+from pipelines.lib.clock import as_of
+from pipelines.lib.kpis import kpi_markdown
+from pipelines.lib.reporting import build_dashboard
 from pipelines.lib.settings import load_settings
 from pipelines.lib.user_metrics import export_user_progress
 
@@ -21,4 +24,33 @@ def user_progress_export(warehouse: WarehouseResource) -> dg.MaterializeResult:
         rows = export_user_progress(con, path)
     return dg.MaterializeResult(
         metadata={"path": dg.MetadataValue.path(str(path)), "dagster/row_count": rows}
+    )
+
+
+@dg.asset(
+    group_name="reporting",
+    pool=WAREHOUSE_POOL,
+    kinds={"html", "plotly"},
+    deps=[
+        dg.AssetKey(["marts", "kpi_daily"]),
+        dg.AssetKey(["marts", "fct_onboarding_funnel"]),
+        dg.AssetKey(["marts", "user_segments"]),
+        dg.AssetKey("message_plan"),
+    ],
+    description="One self-contained HTML dashboard (opens with no network) at "
+    "$BIS_DATA_DIR/reports/dashboard.html: KPIs against baseline and target, trends, "
+    "funnel, segments, sequences, experiments, flags, send and data health.",
+)
+def dashboard(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    settings = load_settings()
+    path = settings.reports_dir / "dashboard.html"
+    with warehouse.connect() as con:
+        result = build_dashboard(con, env=settings.env, out_path=path, as_of=as_of())
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(result.path)),
+            "url": dg.MetadataValue.url(result.path.as_uri()),
+            "headline_kpis": dg.MetadataValue.md(kpi_markdown(result.kpis or {})),
+            "charts": result.charts,
+        }
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from pipelines.lib.email import (
     EmailSender,
@@ -74,8 +74,6 @@ def build_sender(settings: Settings, *, api_key: str | None = None) -> EmailSend
     identity = sender_identity()
     renderer = TemplateRenderer(TEMPLATES_DIR, identity)
     if sender_kind(settings) == "outbox":
-        from datetime import UTC
-
         return OutboxSender(
             settings.outbox_dir, renderer, identity, clock=lambda: datetime.now(UTC)
         )
