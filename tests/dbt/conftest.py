@@ -30,6 +30,27 @@ def handmade_events() -> list[dict]:
     return [json.loads(line) for line in EVENTS_FILE.read_text().splitlines() if line.strip()]
 
 
+def raw_event_rows(events: Iterable[dict]) -> list[tuple]:
+    """The fixture events as raw.events rows (column order of the migration), for any engine."""
+    return [
+        (
+            event["event_id"],
+            event["event_type"],
+            event["event_name"],
+            event["user_id"],
+            event["anonymous_id"],
+            event["occurred_at"],
+            event["occurred_at"],
+            None if event["properties"] is None else json.dumps(event["properties"]),
+            None if event["traits"] is None else json.dumps(event["traits"]),
+            json.dumps({"library": {"name": "tests/dbt"}}),
+            "tests/dbt/fixtures/events.jsonl",
+            event["ingested_at"],
+        )
+        for event in events
+    ]
+
+
 class DbtWarehouse:
     """A DuckDB warehouse in a temporary BIS_DATA_DIR, with dbt run against it in process."""
 
@@ -42,23 +63,7 @@ class DbtWarehouse:
             pass
 
     def load_events(self, events: Iterable[dict]) -> int:
-        rows = [
-            (
-                event["event_id"],
-                event["event_type"],
-                event["event_name"],
-                event["user_id"],
-                event["anonymous_id"],
-                event["occurred_at"],
-                event["occurred_at"],
-                None if event["properties"] is None else json.dumps(event["properties"]),
-                None if event["traits"] is None else json.dumps(event["traits"]),
-                json.dumps({"library": {"name": "tests/dbt"}}),
-                "tests/dbt/fixtures/events.jsonl",
-                event["ingested_at"],
-            )
-            for event in events
-        ]
+        rows = raw_event_rows(events)
         with open_warehouse(self.path) as con:
             con.executemany(
                 """

@@ -23,6 +23,7 @@ import pg_throwaway
 import pytest
 
 from pipelines.lib.warehouse import migration_files
+from tests.dbt.conftest import raw_event_rows
 
 AS_OF = "2026-11-24T12:00:00+00:00"  # as conftest.AS_OF: the DuckDB build uses the same clock
 DBT_PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_project"
@@ -53,24 +54,8 @@ def postgres_server() -> Iterator[pg_throwaway.Server]:
 
 def load_raw_events(server: pg_throwaway.Server, events: list[dict]) -> None:
     """The raw tables from the project's own migration (it is portable SQL), then the events,
-    as conftest.DbtWarehouse.load_events loads them into DuckDB."""
-    rows = [
-        (
-            event["event_id"],
-            event["event_type"],
-            event["event_name"],
-            event["user_id"],
-            event["anonymous_id"],
-            event["occurred_at"],
-            event["occurred_at"],
-            None if event["properties"] is None else json.dumps(event["properties"]),
-            None if event["traits"] is None else json.dumps(event["traits"]),
-            json.dumps({"library": {"name": "tests/dbt"}}),
-            "tests/dbt/fixtures/events.jsonl",
-            event["ingested_at"],
-        )
-        for event in events
-    ]
+    built by the same raw_event_rows as the DuckDB fixture."""
+    rows = raw_event_rows(events)
     con = server.connect()
     try:
         with con, con.cursor() as cursor:
