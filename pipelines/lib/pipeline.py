@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from pipelines.lib.dbt import run_dbt_build
 from pipelines.lib.ingest import IngestSummary, ingest_landing_folder
@@ -16,6 +17,9 @@ from pipelines.lib.ingest.report import summary_line
 from pipelines.lib.kpis import kpi_lines, latest_kpis
 from pipelines.lib.settings import Settings
 from pipelines.lib.warehouse import open_warehouse
+
+if TYPE_CHECKING:
+    from pipelines.lib.messaging.runtime import PlanInputs
 
 
 @dataclass
@@ -70,12 +74,15 @@ def email_events_stage(settings: Settings, as_of: datetime, report: RunReport) -
     )
 
 
-def plan_stage(settings: Settings, as_of: datetime, report: RunReport) -> None:
+def plan_stage(
+    settings: Settings, as_of: datetime, report: RunReport, inputs: PlanInputs | None = None
+) -> None:
+    """Plan with the committed sequences and flags, or with `inputs` (the simulation)."""
     from pipelines.lib.messaging.plan import plan_messages
     from pipelines.lib.messaging.report import plan_summary
     from pipelines.lib.messaging.runtime import load_plan_inputs, new_id
 
-    inputs = load_plan_inputs()
+    inputs = inputs or load_plan_inputs()
     with open_warehouse(settings.warehouse_path) as con:
         result = plan_messages(
             con,

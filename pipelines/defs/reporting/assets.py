@@ -6,6 +6,7 @@ from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from pipelines.lib.clock import as_of
 from pipelines.lib.kpis import kpi_markdown
 from pipelines.lib.reporting import build_dashboard
+from pipelines.lib.reporting.markdown import experiments_markdown
 from pipelines.lib.settings import load_settings
 from pipelines.lib.user_metrics import export_user_progress
 
@@ -35,6 +36,8 @@ def user_progress_export(warehouse: WarehouseResource) -> dg.MaterializeResult:
         dg.AssetKey(["marts", "kpi_daily"]),
         dg.AssetKey(["marts", "fct_onboarding_funnel"]),
         dg.AssetKey(["marts", "user_segments"]),
+        dg.AssetKey(["marts", "fct_sequence_experiments"]),
+        dg.AssetKey(["marts", "fct_message_performance"]),
         dg.AssetKey("message_plan"),
     ],
     description="One self-contained HTML dashboard (opens with no network) at "
@@ -51,6 +54,7 @@ def dashboard(warehouse: WarehouseResource) -> dg.MaterializeResult:
             "path": dg.MetadataValue.path(str(result.path)),
             "url": dg.MetadataValue.url(result.path.as_uri()),
             "headline_kpis": dg.MetadataValue.md(kpi_markdown(result.kpis or {})),
+            "experiments": dg.MetadataValue.md(experiments_markdown(result.experiments)),
             "charts": result.charts,
         }
     )

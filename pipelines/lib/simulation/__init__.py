@@ -1,0 +1,10 @@
+"""`bis simulate`: synthetic users in a closed loop with the real pipeline (never real data)."""
+
+from pipelines.lib.simulation.loop import (
+    BANNER,
+    SimulationConfig,
+    SimulationResult,
+    run_simulation,
+)
+
+__all__ = ["BANNER", "SimulationConfig", "SimulationResult", "run_simulation"]
