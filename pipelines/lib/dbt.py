@@ -21,9 +21,14 @@ def dbt_target(settings: Settings) -> str:
     return os.environ.get("BIS_DBT_TARGET", "").strip() or settings.env
 
 
-def dbt_vars(as_of: datetime) -> dict[str, str]:
-    """Vars every dbt invocation gets: the pipeline clock."""
-    return {"as_of": as_of.isoformat()}
+def dbt_vars(as_of: datetime) -> dict[str, object]:
+    """Vars every dbt invocation gets: the pipeline clock, and the sequences' goals and holdout
+    shares for the experiment models (so editing a sequence file needs no SQL change)."""
+    from pipelines.lib.sequences import load_sequences
+    from pipelines.lib.sequences.goals import experiment_vars
+    from pipelines.lib.settings import SEQUENCES_DIR
+
+    return {"as_of": as_of.isoformat(), **experiment_vars(load_sequences(SEQUENCES_DIR))}
 
 
 def dbt_env(settings: Settings) -> dict[str, str]:

@@ -1,5 +1,6 @@
--- Delivery and engagement of the messages planned per sequence, step, variant and UTC day of
--- planned_at, from the ledger and the SendGrid events tied to it by send_id.
+-- Delivery, engagement and goal conversions of the messages planned per sequence, step, variant
+-- and UTC day of planned_at, from the ledger, the SendGrid events tied to it by send_id, and
+-- each message's enrollment outcome (int_sequence_enrollment_outcomes).
 with sends as (
 
     select * from {{ ref('stg_messaging__sends') }}
@@ -9,6 +10,12 @@ with sends as (
 email_events as (
 
     select * from {{ ref('stg_sendgrid__email_events') }}
+
+),
+
+enrollment_outcomes as (
+
+    select * from {{ ref('int_sequence_enrollment_outcomes') }}
 
 ),
 
@@ -42,10 +49,15 @@ sends_with_events as (
         coalesce(send_events.is_clicked, 0) as is_clicked,
         coalesce(send_events.is_bounced, 0) as is_bounced,
         coalesce(send_events.is_unsubscribed, 0) as is_unsubscribed,
-        coalesce(send_events.is_spam_reported, 0) as is_spam_reported
+        coalesce(send_events.is_spam_reported, 0) as is_spam_reported,
+        case when enrollment_outcomes.is_converted then 1 else 0 end as is_converted
 
     from sends
     left join send_events on sends.send_id = send_events.send_id
+    left join enrollment_outcomes
+        on sends.sequence_id = enrollment_outcomes.sequence_id
+        and sends.user_id = enrollment_outcomes.user_id
+        and sends.enrollment_key = enrollment_outcomes.enrollment_key
 
 ),
 
@@ -63,7 +75,8 @@ counts as (
         cast(sum(is_clicked) as bigint) as unique_clicks,
         cast(sum(is_bounced) as bigint) as bounces,
         cast(sum(is_unsubscribed) as bigint) as unsubscribes,
-        cast(sum(is_spam_reported) as bigint) as spam_reports
+        cast(sum(is_spam_reported) as bigint) as spam_reports,
+        cast(sum(is_converted) as bigint) as conversions
 
     from sends_with_events
     group by sequence_id, step_id, variant, planned_date
@@ -85,6 +98,7 @@ final as (
         bounces,
         unsubscribes,
         spam_reports,
+        conversions,
         cast(sent_sends as float8) / nullif(planned_sends, 0) as send_rate,
         cast(delivered_sends as float8) / nullif(sent_sends, 0) as delivery_rate,
         cast(unique_opens as float8) / nullif(delivered_sends, 0) as open_rate,
@@ -92,7 +106,8 @@ final as (
         cast(unique_clicks as float8) / nullif(unique_opens, 0) as click_to_open_rate,
         cast(bounces as float8) / nullif(sent_sends, 0) as bounce_rate,
         cast(unsubscribes as float8) / nullif(delivered_sends, 0) as unsubscribe_rate,
-        cast(spam_reports as float8) / nullif(delivered_sends, 0) as spam_report_rate
+        cast(spam_reports as float8) / nullif(delivered_sends, 0) as spam_report_rate,
+        cast(conversions as float8) / nullif(planned_sends, 0) as conversion_rate
 
     from counts
 

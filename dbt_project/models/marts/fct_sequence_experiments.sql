@@ -1,137 +1,27 @@
 -- Holdout experiments per sequence and overall: intention-to-treat conversion of treatment vs
 -- holdout users, lift with a Newcombe hybrid-score 95% interval, a pooled two-proportion
 -- z-test, and a sample-ratio-mismatch chi-square against the sequence's holdout_percent.
-{%- set goals = sequence_goals() %}
-{%- set holdout_percent = holdout_percent_by_sequence() %}
 {%- set z = z_975() %}
-with sends as (
+with enrollment_outcomes as (
 
-    select * from {{ ref('stg_messaging__sends') }}
-
-),
-
-users as (
-
-    select * from {{ ref('dim_users') }}
+    select * from {{ ref('int_sequence_enrollment_outcomes') }}
 
 ),
 
-user_events as (
-
-    select * from {{ ref('int_user_events') }}
-
-),
-
-sequence_goals as (
-
-    {%- for sequence_id, goal in goals | dictsort %}
-    select
-        cast('{{ sequence_id }}' as varchar) as sequence_id,
-        cast('{{ goal["goal"] }}' as varchar) as goal,
-        cast({{ goal["within_days"] | int }} as integer) as within_days,
-        cast({{ holdout_percent.get(sequence_id, "null") }} as float8) as holdout_percent
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
-    {%- endfor %}
-
-),
-
-enrollments as (
-
-    select
-        sends.sequence_id,
-        sends.user_id,
-        sends.enrollment_key,
-        min(sends.variant) as variant,
-        min(sends.planned_at) as planned_at
-
-    from sends
-    group by sends.sequence_id, sends.user_id, sends.enrollment_key
-
-),
-
-user_goal_moments as (
-
-    select
-        user_id,
-        case when steps_completed = 4 then last_step_at end as onboarding_completed_at,
-        least(
-            {%- for step in onboarding_steps() %}
-            step_{{ loop.index }}_at{% if not loop.last %},{% endif %}
-            {%- endfor %}
-        ) as onboarding_started_at
-
-    from users
-
-),
-
-enrollment_first_activity as (
-
-    select
-        enrollments.sequence_id,
-        enrollments.user_id,
-        enrollments.enrollment_key,
-        min(user_events.occurred_at) as first_activity_at
-
-    from enrollments
-    inner join sequence_goals
-        on enrollments.sequence_id = sequence_goals.sequence_id
-        and sequence_goals.goal = 'active'
-    inner join user_events
-        on enrollments.user_id = user_events.user_id
-        and user_events.is_tracked
-        and user_events.occurred_at >= enrollments.enrollment_key
-    group by enrollments.sequence_id, enrollments.user_id, enrollments.enrollment_key
-
-),
-
-enrollment_conversions as (
-
-    select
-        enrollments.sequence_id,
-        enrollments.user_id,
-        enrollments.enrollment_key,
-        enrollments.variant,
-        enrollments.planned_at,
-        sequence_goals.within_days,
-        case sequence_goals.goal
-            when 'onboarding_completed' then user_goal_moments.onboarding_completed_at
-            when 'onboarding_started' then user_goal_moments.onboarding_started_at
-            when 'active' then enrollment_first_activity.first_activity_at
-        end as goal_reached_at
-
-    from enrollments
-    inner join sequence_goals on enrollments.sequence_id = sequence_goals.sequence_id
-    left join user_goal_moments on enrollments.user_id = user_goal_moments.user_id
-    left join enrollment_first_activity
-        on enrollments.sequence_id = enrollment_first_activity.sequence_id
-        and enrollments.user_id = enrollment_first_activity.user_id
-        and enrollments.enrollment_key = enrollment_first_activity.enrollment_key
-
-),
-
-enrollment_outcomes as (
+numbered_enrollments as (
 
     select
         sequence_id,
         user_id,
-        enrollment_key,
         variant,
-        planned_at,
-        case
-            when goal_reached_at is not null
-                and {{ seconds_between('enrollment_key', 'goal_reached_at') }} >= 0
-                and {{ seconds_between('enrollment_key', 'goal_reached_at') }} <= within_days * 86400.0
-                then 1
-            else 0
-        end as is_converted,
+        holdout_percent,
+        case when is_converted then 1 else 0 end as is_converted,
         row_number() over (
             partition by sequence_id, user_id
             order by enrollment_key, planned_at
         ) as enrollment_number
 
-    from enrollment_conversions
+    from enrollment_outcomes
 
 ),
 
@@ -144,9 +34,10 @@ sequence_users as (
         sequence_id,
         user_id,
         max(case when enrollment_number = 1 then variant end) as variant,
-        max(is_converted) as is_converted
+        max(is_converted) as is_converted,
+        max(holdout_percent) as holdout_percent
 
-    from enrollment_outcomes
+    from numbered_enrollments
     group by sequence_id, user_id
 
 ),
@@ -159,10 +50,9 @@ per_sequence as (
         cast(sum(case when sequence_users.variant = 'holdout' then 1 else 0 end) as bigint) as holdout_users,
         cast(sum(case when sequence_users.variant = 'treatment' then sequence_users.is_converted else 0 end) as bigint) as treatment_converted,
         cast(sum(case when sequence_users.variant = 'holdout' then sequence_users.is_converted else 0 end) as bigint) as holdout_converted,
-        max(sequence_goals.holdout_percent) as holdout_percent
+        max(sequence_users.holdout_percent) as holdout_percent
 
     from sequence_users
-    inner join sequence_goals on sequence_users.sequence_id = sequence_goals.sequence_id
     group by sequence_users.sequence_id
 
 ),

@@ -14,6 +14,8 @@ import jinja2
 import yaml
 from jinja2 import nodes
 
+from pipelines.lib.sequences.conditions import ConditionError
+from pipelines.lib.sequences.goals import GoalError, measured_goal
 from pipelines.lib.sequences.loader import (
     Problem,
     display_path,
@@ -56,7 +58,24 @@ def check_sequences(
         folder, segments=segments, flag_keys=flag_keys, columns=columns
     )
     problems.extend(template_problems(folder, sequences))
+    problems.extend(goal_problems(sequences))
     return [str(problem) for problem in sorted(set(problems))]
+
+
+def goal_problems(sequences: list[Sequence]) -> list[Problem]:
+    """Goals the experiment marts cannot time, at the line of the file's `goal:` key."""
+    problems = []
+    for sequence in sequences:
+        try:
+            measured_goal(sequence)
+        except ConditionError:
+            continue  # an invalid condition is already reported where it is read
+        except GoalError as exc:
+            path = Path(sequence.source_file)
+            lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+            line = next((n for n, text in enumerate(lines, 1) if text.startswith("goal:")), 1)
+            problems.append(Problem(sequence.source_file, line, str(exc)))
+    return problems
 
 
 def known_columns(dbt_project_dir: Path) -> set[str]:

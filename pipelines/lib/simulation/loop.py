@@ -217,8 +217,8 @@ def _simulated_day(
     respond = _respond(settings, model, landing, clock)
     result.failed = report.failed
     result.lines.append(
-        f"day {day} ({clock:%Y-%m-%d %H:%M}Z): landed {events} events and {hooks} webhook"
-        f" events; {_plan_line(report)}; {respond}"
+        f"day {day} ({clock:%Y-%m-%d}): landed {events} events, {hooks} webhook events;"
+        f" {_plan_line(report)}; {respond}"
     )
 
 
@@ -233,9 +233,12 @@ def _respond(settings: Settings, model: ResponseModel, landing: _Landing, clock:
 
 
 def _plan_line(report: pipeline.RunReport) -> str:
-    plan = next((line for line in report.lines if line.startswith("plan ")), "plan: -")
-    send = next((line for line in report.lines if line.startswith("send ")), "send: -")
-    return f"{plan.split(': ', 1)[-1]}; {send.split(';')[0]}"
+    """ "planned …, held_out …; sent …" from the plan and send stage lines."""
+    plan = next((line for line in report.lines if line.startswith("plan ")), "")
+    send = next((line for line in report.lines if line.startswith("send ")), "")
+    decided = plan.split(": ", 1)[-1].split("; not enrolled")[0]
+    sent = send.split(": ", 1)[-1].split(" in ")[0]
+    return f"{decided}; {sent}"
 
 
 def _settle(
