@@ -6,6 +6,7 @@ Launchpad override changes one run and an edit (`set_flag_state`) changes the ne
 """
 
 from pipelines.lib.flags.bucketing import unleash_bucket, unleash_buckets
+from pipelines.lib.flags.edit import atomic_write_text, set_flag_state
 from pipelines.lib.flags.evaluate import Decision, evaluate, evaluate_many
 from pipelines.lib.flags.models import (
     KILL_SWITCH,
@@ -17,13 +18,7 @@ from pipelines.lib.flags.models import (
     FlagState,
     flag_config_defaults,
 )
-from pipelines.lib.flags.store import (
-    DEFAULT_FLAGS_PATH,
-    atomic_write_text,
-    load_flags,
-    parse_flags,
-    set_flag_state,
-)
+from pipelines.lib.flags.store import DEFAULT_FLAGS_PATH, load_flags, parse_flags
 
 __all__ = [
     "DEFAULT_FLAGS_PATH",

@@ -17,7 +17,7 @@ from pipelines.lib.flags import (
     load_flags,
     set_flag_state,
 )
-from pipelines.lib.flags import store as store_module
+from pipelines.lib.flags import edit as edit_module
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def test_failed_rename_leaves_the_original_and_no_temp_file(
     def broken_replace(src: str, dst: str) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(store_module.os, "replace", broken_replace)
+    monkeypatch.setattr(edit_module.os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
         set_flag_state(flags_path, "messaging", "prod", "admins", None)
     assert flags_path.read_bytes() == original
