@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import re
 import time
@@ -13,6 +14,14 @@ from pathlib import Path
 import duckdb
 
 MIGRATIONS_PACKAGE = "pipelines.lib.migrations"
+# DuckDB's own default takes 80% of the machine's memory; the pipeline promises a few GiB.
+# dbt's profiles read the same variable, so every process holding the warehouse stays bounded.
+DEFAULT_MEMORY_LIMIT = "3GB"
+
+
+def memory_limit() -> str:
+    """DuckDB's memory_limit for the warehouse (`BIS_DUCKDB_MEMORY_LIMIT`, e.g. 3GB)."""
+    return os.environ.get("BIS_DUCKDB_MEMORY_LIMIT", "").strip() or DEFAULT_MEMORY_LIMIT
 _LOCK_HOLDER = re.compile(r"PID (\d+)")
 
 
@@ -44,7 +53,9 @@ def connect(
     delay = 0.1
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(
+                str(path), read_only=read_only, config={"memory_limit": memory_limit()}
+            )
             con.execute("set timezone = 'UTC'")
             return con
         except duckdb.IOException as exc:

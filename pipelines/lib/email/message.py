@@ -7,6 +7,7 @@ unsubscribe link).
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -85,11 +86,19 @@ class SenderIdentity:
     def domain(self) -> str:
         return self.from_email.rsplit("@", 1)[1].lower()
 
+    @functools.cached_property
+    def _unsubscribe_parts(self) -> tuple[str, str, str]:
+        # Split once: every message of a run needs its own link.
+        parts = urlsplit(self.unsubscribe_url)
+        query = urlencode(parse_qsl(parts.query, keep_blank_values=True))
+        fragment = f"#{parts.fragment}" if parts.fragment else ""
+        return urlunsplit(parts._replace(query="", fragment="")), query, fragment
+
     def unsubscribe_link(self, send_id: str) -> str:
         """`{unsubscribe_url}?send_id=<send_id>`, keeping any query the URL already has."""
-        parts = urlsplit(self.unsubscribe_url)
-        query = [*parse_qsl(parts.query, keep_blank_values=True), ("send_id", send_id)]
-        return urlunsplit(parts._replace(query=urlencode(query)))
+        head, query, fragment = self._unsubscribe_parts
+        own = urlencode([("send_id", send_id)])
+        return f"{head}?{query + '&' if query else ''}{own}{fragment}"
 
 
 @dataclass(frozen=True)

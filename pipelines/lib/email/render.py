@@ -19,6 +19,7 @@ exactly as Jinja would, so user data is escaped in HTML, raw in text, never esca
 
 from __future__ import annotations
 
+import functools
 import operator
 import re
 import types
@@ -234,17 +235,34 @@ class _AnyUser:
         return _Token(f"user.{_KEY_UNSAFE.sub('_', key)}", self._registry)
 
 
+_MAX_SHARED_BODIES = 10_000
+
+
 def _is_tokenisable(value: Any) -> bool:
     # None and booleans stay real: Jinja tests them by identity (`is none`, `is true`).
     return isinstance(value, str) or (isinstance(value, Number) and not isinstance(value, bool))
+
+
+@functools.lru_cache(maxsize=256)
+def _tags_pattern(tags: frozenset[str]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(k) for k in sorted(tags, key=len)[::-1]))
 
 
 def apply_substitutions(text: str, substitutions: Mapping[str, str]) -> str:
     """What SendGrid does with substitutions: replace every tag by its value."""
     if not substitutions:
         return text
-    pattern = re.compile("|".join(re.escape(k) for k in sorted(substitutions, key=len)[::-1]))
+    pattern = _tags_pattern(frozenset(substitutions))
     return pattern.sub(lambda match: substitutions[match.group(0)], text)
+
+
+def _context_shape(context: Mapping[str, Any]) -> tuple:
+    """What a tokenised render may depend on besides the tokens' text: every value except
+    strings, which count only as empty or not (templates test names for emptiness)."""
+    return tuple(
+        sorted((key, bool(value) if isinstance(value, str) else repr(value))
+               for key, value in context.items())
+    )  # fmt: skip
 
 
 # --- loading ------------------------------------------------------------------------------
@@ -309,7 +327,11 @@ class TemplateRenderer:
             # Block tags on their own line leave no blank lines in the plain-text part.
             trim_blocks=True,
             lstrip_blocks=True,
+            # A renderer lives for one run: no stat() of every file on every render.
+            auto_reload=False,
         )
+        # Tokenised bodies by (template, context shape): most recipients share one.
+        self._tokenised: dict[tuple, tuple[RenderedEmail, list[str]]] = {}
 
     # -- public API ------------------------------------------------------------------------
 
@@ -358,9 +380,13 @@ class TemplateRenderer:
         combined = "\n".join((rendered.subject, rendered.html, rendered.text))
         return rendered, sorted(token for token in registry if token in combined)
 
-    def substitutions(self, tokens: list[str], recipient: Recipient) -> dict[str, str]:
+    def substitutions(
+        self, tokens: list[str], recipient: Recipient, unsubscribe: str | None = None
+    ) -> dict[str, str]:
         """This recipient's value for each token from render_with_tokens()."""
-        values: dict[str, Any] = {UNSUBSCRIBE_TOKEN_PATH: self._unsubscribe(recipient)}
+        values: dict[str, Any] = {
+            UNSUBSCRIBE_TOKEN_PATH: unsubscribe or self._unsubscribe(recipient)
+        }
         for key, value in recipient.context.items():
             values[f"user.{_KEY_UNSAFE.sub('_', key)}"] = value
         result: dict[str, str] = {}
@@ -377,20 +403,48 @@ class TemplateRenderer:
     def render_for_batch(self, template: str, recipient: Recipient) -> BatchRender:
         """A shareable tokenised body plus substitutions, verified against render().
 
-        Falls back to the literal email (no substitutions) when the tokenised body would
-        not reproduce render() exactly, e.g. a filter that changes a value's case.
+        The tokenised body is reused across recipients whose context has the same shape;
+        every recipient is still checked against their own render(), and gets a fresh
+        tokenised body, or else the literal email (no substitutions), when the shared one
+        would not reproduce it exactly (e.g. a filter that changes a value's case).
         """
-        final = self.render(template, recipient)
+        unsubscribe = self._unsubscribe(recipient)
+        final = self._render(template, self._context(dict(recipient.context), unsubscribe))
+        key = (template, _context_shape(recipient.context))
+        shared = self._tokenised.get(key)
+        if shared is not None:
+            verified = self._verified(shared, recipient, unsubscribe, final)
+            if verified is not None:
+                return verified
         try:
-            tokenised, tokens = self.render_with_tokens(template, recipient)
-            substitutions = self.substitutions(tokens, recipient)
-        except (TemplateRenderError, KeyError):
+            fresh = self.render_with_tokens(template, recipient)
+        except TemplateRenderError:
             return BatchRender(email=final, substitutions={})
-        if self._reproduces(tokenised, substitutions, final):
-            return BatchRender(email=tokenised, substitutions=substitutions)
-        return BatchRender(email=final, substitutions={})
+        verified = self._verified(fresh, recipient, unsubscribe, final)
+        if verified is None:
+            return BatchRender(email=final, substitutions={})
+        if len(self._tokenised) >= _MAX_SHARED_BODIES:
+            self._tokenised.clear()
+        self._tokenised[key] = fresh
+        return verified
 
     # -- internals -------------------------------------------------------------------------
+
+    def _verified(
+        self,
+        tokenised: tuple[RenderedEmail, list[str]],
+        recipient: Recipient,
+        unsubscribe: str,
+        final: RenderedEmail,
+    ) -> BatchRender | None:
+        email, tokens = tokenised
+        try:
+            substitutions = self.substitutions(tokens, recipient, unsubscribe)
+        except KeyError:
+            return None
+        if not self._reproduces(email, substitutions, final):
+            return None
+        return BatchRender(email=email, substitutions=substitutions)
 
     @staticmethod
     def _reproduces(

@@ -116,12 +116,20 @@ class SendGridSender(EmailSender):
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], float] = time.time,
         rng: random.Random | None = None,
+        max_recipients_per_request: int = MAX_PERSONALIZATIONS,
     ) -> None:
         if not api_key or not api_key.strip():
             # Checked here: the library would silently fall back to $SENDGRID_API_KEY.
             raise ValueError("SendGrid API key is empty: set SENDGRID_API_KEY")
         if urlsplit(host).scheme not in ("http", "https") or not urlsplit(host).netloc:
             raise ValueError(f"SendGrid host must be an http(s) URL, got {host!r}")
+        if not 1 <= max_recipients_per_request <= MAX_PERSONALIZATIONS:
+            raise ValueError(
+                f"max_recipients_per_request must be 1..{MAX_PERSONALIZATIONS},"
+                f" got {max_recipients_per_request}"
+            )
+        # Below 1000 only to measure (bench/: one request per message); production batches.
+        self.max_recipients_per_request = max_recipients_per_request
         _install_redaction(api_key)
         self._secrets = frozenset({api_key})
         self._client = SendGridAPIClient(api_key=api_key, host=host.rstrip("/"))
@@ -181,15 +189,17 @@ class SendGridSender(EmailSender):
             chunk.addresses.add(recipient.email.lower())
         return order
 
-    @staticmethod
     def _chunk_for(
-        chunks: list[_Chunk], email: RenderedEmail, recipient: Recipient, order: list[_Chunk]
+        self, chunks: list[_Chunk], email: RenderedEmail, recipient: Recipient, order: list[_Chunk]
     ) -> _Chunk:
         # SendGrid refuses a request that names one address twice, so a repeated address
         # goes to the next request for this body.
         address = recipient.email.lower()
         for chunk in chunks:
-            if len(chunk.members) < MAX_PERSONALIZATIONS and address not in chunk.addresses:
+            if (
+                len(chunk.members) < self.max_recipients_per_request
+                and address not in chunk.addresses
+            ):
                 return chunk
         chunk = _Chunk(email=email)
         chunks.append(chunk)

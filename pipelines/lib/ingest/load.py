@@ -22,6 +22,7 @@ from pipelines.lib.ingest.validate import (
     MAX_KEPT_RAW_CHARS,
     checked_sql,
     columns_candidates_sql,
+    columns_raw_records_sql,
     lines_candidates_sql,
 )
 
@@ -84,23 +85,8 @@ def _insert_rejects(
     )
 
 
-def _load_chunk(
-    con, chunk: Chunk, report: FileReport, source: str, now: datetime, reference_time: datetime
-) -> None:
-    con.register("chunk", chunk.table)
-    try:
-        candidates = (
-            lines_candidates_sql()
-            if chunk.kind == "lines"
-            else columns_candidates_sql(chunk.table.schema)
-        )
-        con.execute(
-            f"create or replace temp table checked as {checked_sql(candidates)}",
-            {"reference_time": reference_time},
-        )
-    finally:
-        con.unregister("chunk")
-    read, rejected = con.execute("select count(*), count(error_code) from checked").fetchone()
+def _insert_checked_rejects(con, chunk: Chunk, source: str, now: datetime) -> None:
+    """Rejected rows of `checked`, each with its record as received."""
     # Bytes that are not UTF-8 cannot be SQL text: keep them escaped, byte for byte.
     bad_bytes = con.execute(
         "select line_number, raw_bytes from checked where error_code = 'not_utf8'"
@@ -115,21 +101,55 @@ def _load_chunk(
             "raw_text": pa.array(escaped, pa.string()),
         }
     )
+    con.execute(
+        "create or replace temp table rejected_lines as"
+        " select line_number from checked where error_code is not null"
+    )
+    rebuilt = (
+        columns_raw_records_sql(chunk.table.schema)
+        if chunk.kind == "columns"
+        else "select null::bigint as line_number, null::varchar as raw_text where false"
+    )
     con.register("utf8_fixes", fixes)
     try:
         con.execute(
             f"""
             insert into raw.events_rejected
             select $source, c.line_number,
-                   left(coalesce(f.raw_text, c.raw_record), {MAX_KEPT_RAW_CHARS}),
+                   left(coalesce(f.raw_text, c.raw_record, r.raw_text), {MAX_KEPT_RAW_CHARS}),
                    c.error_code, c.error_message, $now
-            from checked c left join utf8_fixes f using (line_number)
+            from checked c
+            left join utf8_fixes f using (line_number)
+            left join ({rebuilt}) r using (line_number)
             where c.error_code is not null
             """,
             {"source": source, "now": now},
         )
     finally:
         con.unregister("utf8_fixes")
+
+
+def _load_chunk(
+    con, chunk: Chunk, report: FileReport, source: str, now: datetime, reference_time: datetime
+) -> None:
+    con.register("chunk", chunk.table)
+    try:
+        candidates = (
+            lines_candidates_sql()
+            if chunk.kind == "lines"
+            else columns_candidates_sql(chunk.table.schema)
+        )
+        con.execute(
+            f"create or replace temp table checked as {checked_sql(candidates)}",
+            {"reference_time": reference_time},
+        )
+        read, rejected = con.execute("select count(*), count(error_code) from checked").fetchall()[
+            0
+        ]
+        if rejected:
+            _insert_checked_rejects(con, chunk, source, now)
+    finally:
+        con.unregister("chunk")
     loaded = con.execute(
         """
         insert into raw.events
@@ -142,10 +162,11 @@ def _load_chunk(
         """,
         {"source": source, "now": now},
     ).fetchone()[0]
-    for code, count in con.execute(
-        "select error_code, count(*) from checked where error_code is not null group by 1"
-    ).fetchall():
-        report.rejections[code] += count
+    if rejected:
+        for code, count in con.execute(
+            "select error_code, count(*) from checked where error_code is not null group by 1"
+        ).fetchall():
+            report.rejections[code] += count
     report.rows_read += read
     report.rows_rejected += rejected
     report.rows_loaded += loaded

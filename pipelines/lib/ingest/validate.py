@@ -132,41 +132,51 @@ REJECTION_RULES: tuple[tuple[str, str, str], ...] = (
 
 
 def lines_candidates_sql() -> str:
-    """Candidates from a `chunk` of (line_number, raw) JSON Lines; blank lines dropped."""
-    paths = ", ".join(f"'$.{name}'" for _, name, _ in FIELDS)
-    fields = ",\n        ".join(
-        f"case when json_type(parts[{i}]) = 'NULL' then null else parts[{i}] end as {column}"
-        for i, (column, _, _) in enumerate(FIELDS, start=1)
-    )
+    """Candidates from a `chunk` of (line_number, raw) JSON Lines; blank lines dropped.
+
+    Each line is parsed once into a struct of its Segment fields (`json_transform`; absent
+    and JSON null both become SQL null). A line keeps its line break here; it is stripped
+    only from the lines that are rejected, which are few.
+    """
+    struct = "{" + ", ".join(f'"{name}": "JSON"' for _, name, _ in FIELDS) + "}"
+    fields = ",\n        ".join(f'parts."{name}" as {column}' for column, name, _ in FIELDS)
     return f"""
     with decoded as (
         select line_number, raw as raw_bytes, octet_length(raw) as record_bytes,
-               try(rtrim(decode(raw), chr(13) || chr(10))) as raw_text
+               try(decode(raw)) as raw_text
         from chunk
     ),
     parsed as (
         select *,
-               case when raw_text is not null and record_bytes <= {MAX_RECORD_BYTES}
-                         and json_valid(raw_text) then raw_text::json end as record_json
+               coalesce(record_bytes <= {MAX_RECORD_BYTES} and json_valid(raw_text), false)
+                   as is_json
         from decoded
-        where raw_text is null or trim(raw_text) <> ''
+    ),
+    records as (
+        select *, case when is_json then json_type(raw_text) end as json_kind
+        from parsed
+        where case
+            when is_json or raw_text is null then true
+            else trim(raw_text, chr(32) || chr(9) || chr(13) || chr(10)) <> ''
+        end
     ),
     split as (
-        select *, json_type(record_json) as json_kind,
-               case when json_type(record_json) = 'OBJECT'
-                    then json_extract(record_json, [{paths}]) end as parts
-        from parsed
+        select *,
+               case when json_kind = 'OBJECT' then json_transform(raw_text, '{struct}') end
+                   as parts
+        from records
     )
     select line_number, raw_bytes, record_bytes, raw_text as raw_record,
-           raw_text is not null as is_utf8, record_json is not null as is_json,
+           raw_text is not null as is_utf8, is_json,
            coalesce(json_kind = 'OBJECT', false) as is_object, json_kind,
         {fields}
     from split
     """
 
 
-def columns_candidates_sql(schema: pa.Schema) -> str:
-    """Candidates from a `chunk` of CSV (binary) or Parquet (typed) columns."""
+def _columns_parts(schema: pa.Schema) -> tuple[dict[str, str], str]:
+    """Text of each Segment field present (empty for typed Parquet columns), and the
+    `decoded` CTE that adds them as `t_<field>` to the chunk."""
     present = schema.names
     texts: dict[str, str] = {}
     for _, name, _ in FIELDS:
@@ -180,6 +190,19 @@ def columns_candidates_sql(schema: pa.Schema) -> str:
             texts[name] = column
         else:
             texts[name] = ""  # typed Parquet column: rendered with to_json below
+    text_columns = ", ".join(f"{expr} as t_{name}" for name, expr in texts.items() if expr)
+    decoded = f"select *{', ' + text_columns if text_columns else ''} from chunk"
+    return texts, decoded
+
+
+def columns_candidates_sql(schema: pa.Schema) -> str:
+    """Candidates from a `chunk` of CSV (binary) or Parquet (typed) columns.
+
+    `raw_record` is left null here: building it for every row costs as much as the rest of
+    the validation, so `columns_raw_records_sql` builds it for the rejected rows only.
+    """
+    texts, decoded = _columns_parts(schema)
+    present = schema.names
     json_values = []
     for column, name, kind in FIELDS:
         if name not in present:
@@ -199,22 +222,31 @@ def columns_candidates_sql(schema: pa.Schema) -> str:
         " and ".join(f"({_quote(n)} is null or t_{n} is not null)" for n in binary_names) or "true"
     )
     sizes = " + ".join(f"coalesce(strlen(t_{n}), 0)" for n in texts if texts[n]) or "0"
-    text_columns = ", ".join(f"{expr} as t_{name}" for name, expr in texts.items() if expr)
-    raw_pairs = ", ".join(
-        f"'{name}', {('t_' + name) if texts[name] else _quote(name)}" for name in texts
-    )
     raw_bytes = " || ','::blob || ".join(f"coalesce({_quote(n)}, ''::blob)" for n in binary_names)
     return f"""
-    with decoded as (
-        select *{", " + text_columns if text_columns else ""} from chunk
-    )
+    with decoded as ({decoded})
     select line_number,
            {raw_bytes or "null::blob"} as raw_bytes,
            {sizes} as record_bytes,
-           json_object({raw_pairs})::varchar as raw_record,
+           null::varchar as raw_record,
            {utf8_checks} as is_utf8, true as is_json, true as is_object, 'OBJECT' as json_kind,
            {", ".join(json_values)}
     from decoded
+    """
+
+
+def columns_raw_records_sql(schema: pa.Schema) -> str:
+    """(line_number, raw_text): each row of a columns `chunk` as a JSON object, as received,
+    for the rows whose line numbers are in `rejected_lines`."""
+    texts, decoded = _columns_parts(schema)
+    raw_pairs = ", ".join(
+        f"'{name}', {('t_' + name) if texts[name] else _quote(name)}" for name in texts
+    )
+    return f"""
+    with decoded as ({decoded})
+    select line_number, json_object({raw_pairs})::varchar as raw_text
+    from decoded
+    where line_number in (select line_number from rejected_lines)
     """
 
 
@@ -245,7 +277,8 @@ def checked_sql(candidates_sql: str) -> str:
     select line_number,
            error_code,
            case when error_code is not null then case {messages} end end as error_message,
-           case when error_code is not null then left(raw_record, {MAX_KEPT_RAW_CHARS}) end
+           case when error_code is not null
+                then left(rtrim(raw_record, chr(13) || chr(10)), {MAX_KEPT_RAW_CHARS}) end
                as raw_record,
            case when error_code = 'not_utf8' then raw_bytes end as raw_bytes,
            coalesce(

@@ -241,6 +241,7 @@ def test_batch_render_follows_branches_and_falls_back_when_a_filter_changes_a_va
         assert share.email == expected
 
     (tmp_path / "logic.txt.j2").write_text("{{ user.next_step_name }}")
+    renderer = TemplateRenderer(tmp_path, IDENTITY)  # templates are read once per renderer
     shares = [renderer.render_for_batch("logic", person) for person in people]
     assert shares[0].email == shares[1].email  # same branch, same numbers: one body
     assert shares[0].email != shares[2].email  # other branch
@@ -267,3 +268,28 @@ def test_batch_render_always_reproduces_the_personal_render(
         got = apply_substitutions(getattr(share.email, part), share.substitutions)
         assert got == getattr(expected, part)
     assert not re.search(r"%user\.[a-z_]+%", expected.text.replace(value, ""))
+
+
+def test_a_shared_body_that_does_not_fit_a_recipient_is_not_used(tmp_path: Path) -> None:
+    # Same context shape (names are non-empty), but the branch depends on the name itself:
+    # the body shared from Ann must not be reused for Bob; Bob gets his own, verified one.
+    write_template(
+        tmp_path,
+        "named",
+        subject="Hi {{ user.first_name }}",
+        html="{% if user.first_name == 'Ann' %}<p>VIP {{ user.first_name }}</p>"
+        "{% else %}<p>Hello {{ user.first_name }}</p>{% endif %}",
+        text="{{ user.first_name }}",
+    )
+    renderer = TemplateRenderer(tmp_path, IDENTITY)
+    ann = recipient("a", first_name="Ann")
+    bob = recipient("b", first_name="Bob")
+    bea = recipient("c", first_name="Bea")
+    shares = [renderer.render_for_batch("named", person) for person in (ann, bob, bea)]
+    for person, share in zip((ann, bob, bea), shares, strict=True):
+        expected = renderer.render("named", person)
+        for part in ("subject", "html", "text"):
+            got = apply_substitutions(getattr(share.email, part), share.substitutions)
+            assert got == getattr(expected, part)
+    assert shares[0].email != shares[1].email  # VIP branch vs the other one
+    assert shares[1].email == shares[2].email and shares[1].substitutions  # Bob's is shared
