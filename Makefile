@@ -8,7 +8,7 @@ UI_PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export BIS_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: help install demo test test-postgres test-browser lint ui docs clean
+.PHONY: help install demo test test-postgres test-browser lint ui docs bench clean
 
 help:
 	@echo "make demo   set up, generate sample data, run the whole pipeline"
@@ -17,6 +17,7 @@ help:
 	@echo "make ui     the Dagster UI on http://$(UI_HOST):$(UI_PORT)"
 	@echo "make test-browser  the dashboard in headless Chromium (installs it when missing)"
 	@echo "make docs   dbt docs for the marts (dbt_project/target/index.html)"
+	@echo "make bench  the benchmark (BENCH_EVENTS=1000000; 10000000 also runs 1M and 3M)"
 	@echo "make clean  remove generated data and the local Dagster instance"
 
 # The venv is rebuilt only when the pins or the package metadata change.
@@ -65,6 +66,12 @@ ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
 docs: $(STAMP)
 	cd dbt_project && ../$(BIN)/dbt docs generate --profiles-dir . --quiet
 	@echo "dbt docs: dbt_project/target/index.html (serve: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir .)"
+
+# The benchmark (bench/run.py): a table on stdout, bench/results/latest.json (and 10m.json for
+# the large run). Its data lives in bench/.work/, never in ./data.
+BENCH_EVENTS ?= 1000000
+bench: $(STAMP)
+	$(BIN)/python bench/run.py --events $(BENCH_EVENTS)
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs

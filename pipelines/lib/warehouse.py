@@ -22,6 +22,8 @@ DEFAULT_MEMORY_LIMIT = "3GB"
 def memory_limit() -> str:
     """DuckDB's memory_limit for the warehouse (`BIS_DUCKDB_MEMORY_LIMIT`, e.g. 3GB)."""
     return os.environ.get("BIS_DUCKDB_MEMORY_LIMIT", "").strip() or DEFAULT_MEMORY_LIMIT
+
+
 _LOCK_HOLDER = re.compile(r"PID (\d+)")
 
 

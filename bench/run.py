@@ -1,0 +1,298 @@
+"""The benchmark harness: `make bench` (BENCH_EVENTS=10000000 for the large run).
+
+    .venv/bin/python bench/run.py --events 1000000            # one size
+    .venv/bin/python bench/run.py --sizes 1000000,3000000,10000000
+    .venv/bin/python bench/run.py --events 20000 --check      # smoke run (tests/bench)
+
+Per size: generate → ingest JSONL → ingest Parquet → dbt build → the floor SQL → the pandas
+baseline → message_plan + send (batched, then one request per message) → one more day of
+events and the incremental dbt build. Each stage runs in a fresh process (bench/stages.py):
+its seconds are timed inside it, its peak RSS comes from os.wait4, i.e. the largest resident
+set of any process in its tree (dbt runs in a child process of the stage). Results go to
+bench/results/latest.json and a table is printed; `--check` also verifies that the floor
+equals the marts and pandas equals marts.user_segments, and exits 1 when they differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run as a script: make `bench` and `pipelines` importable
+    sys.path.insert(0, str(ROOT))
+
+from bench import report  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+DEFAULT_WORK = ROOT / "bench" / ".work"
+# T0, the clock of the full build and the plan: a Monday at 16:00 UTC, daytime in the
+# Americas, Europe and Africa, where most simulated users live (quiet hours defer the rest).
+T0 = "2026-11-02T16:00:00+00:00"
+LARGE_RUN = 10_000_000
+SIZE_STAGES = (
+    "generate",
+    "ingest_jsonl",
+    "ingest_parquet",
+    "backdate",
+    "dbt_full",
+    "floor_sql",
+    "pandas_baseline",
+    "plan_send",
+    "send_one_by_one",
+    "dbt_incremental",
+)
+CHECK_STAGES = ("floor_check_incremental",)
+UNREPORTED = ("backdate", *CHECK_STAGES)
+
+
+class StageFailed(RuntimeError):
+    pass
+
+
+def run_stage(name: str, config: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Run one stage in a fresh process; its result plus peak RSS (MB) and wall seconds."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config_path = folder / f"{name}.json"
+    config_path.write_text(json.dumps(config))
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        "BIS_ENV": "dev",
+        # Nothing may touch ./data: anything reading the settings sees the bench warehouse.
+        "BIS_DATA_DIR": str(Path(config["work"]) / "warehouse"),
+    }
+    env.pop("BIS_AS_OF", None)
+    log_path = config_path.with_suffix(".log")
+    started = time.perf_counter()
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.stages", name, str(config_path)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        # wait4 reports the child's peak RSS, including its own children it waited for (dbt).
+        _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    wall = time.perf_counter() - started
+    if process.returncode != 0:
+        tail = log_path.read_text(errors="replace")[-6000:]
+        raise StageFailed(f"stage {name} failed (exit {process.returncode}); its log:\n{tail}")
+    result = json.loads(config_path.with_suffix(".result.json").read_text())
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
+    result["wall_seconds"] = round(wall, 3)
+    return result
+
+
+class SendGridServer:
+    """bench/sendgrid_server.py in its own process, for the send stages."""
+
+    def __enter__(self) -> SendGridServer:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bench.sendgrid_server"],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline()
+        if not line:
+            raise StageFailed("the local SendGrid server did not start")
+        self.info = json.loads(line)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+def run_size(events: int, args: argparse.Namespace, server: SendGridServer) -> dict[str, Any]:
+    work = args.work_dir / f"events_{events}"
+    shutil.rmtree(work, ignore_errors=True)
+    config = {
+        "work": str(work),
+        "t0": T0,
+        "events": events,
+        "check": args.check,
+        "sendgrid_url": server.info["url"],
+        "sendgrid_api_key": server.info["api_key"],
+        "one_by_one_limit": args.one_by_one_limit,
+    }
+    stages: dict[str, dict[str, Any]] = {}
+    names = SIZE_STAGES + (CHECK_STAGES if args.check else ())
+    for name in names:
+        stages[name] = run_stage(name, config, work / "stages")
+        _progress(f"{events:,} events", name, stages[name])
+    generated = stages["generate"]
+    size = {
+        "events": generated["events"],
+        "requested_events": events,
+        "users": generated["users"],
+        "increment_events": generated["increment_events"],
+        "stages": {
+            name: report.stage_entry(result)
+            for name, result in stages.items()
+            if name not in UNREPORTED
+        },
+        "checks": _checks(stages) if args.check else None,
+    }
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return size
+
+
+def _progress(label: str, name: str, result: dict[str, Any]) -> None:
+    print(
+        f"[bench] {label}: {name} {result['seconds']:.2f}s, peak RSS"
+        f" {result['peak_rss_mb']:.0f} MB",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _checks(stages: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    checks = []
+    for stage in ("floor_sql", "floor_check_incremental", "pandas_baseline"):
+        for item in stages[stage].get("check", []):
+            checks.append({"stage": stage, **item})
+    loaded = (stages["ingest_jsonl"]["rows_loaded"], stages["ingest_parquet"]["rows_loaded"])
+    checks.append(
+        {
+            "stage": "ingest",
+            "table": "raw.events",
+            "ok": loaded[0] == loaded[1],
+            "report": f"raw.events: JSONL loaded {loaded[0]}, Parquet loaded {loaded[1]}",
+        }
+    )
+    return checks
+
+
+def measure_overhead(args: argparse.Namespace) -> dict[str, Any]:
+    """dbt's and Dagster's fixed costs, on a tiny warehouse (200 users)."""
+    work = args.work_dir / "overhead"
+    shutil.rmtree(work, ignore_errors=True)
+    config = {"work": str(work), "t0": T0}
+    dbt = run_stage("overhead_dbt", config, work / "stages")
+    _progress("tiny data", "dbt build", dbt)
+    dagster = run_stage("overhead_dagster", config, work / "stages")
+    _progress("tiny data", "Dagster materialize", dagster)
+    if not args.keep:
+        shutil.rmtree(work, ignore_errors=True)
+    return {
+        "tiny_events": dbt["events"],
+        "dbt_build_seconds": round(dbt["seconds"], 3),
+        "dbt_build_peak_rss_mb": round(dbt["peak_rss_mb"], 1),
+        "dagster_materialize_seconds": round(dagster["seconds"], 3),
+        "dagster_overhead_seconds": round(dagster["seconds"] - dbt["seconds"], 3),
+        "dagster_definitions_load_seconds": round(dagster["definitions_load_seconds"], 3),
+        "dagster_peak_rss_mb": round(dagster["peak_rss_mb"], 1),
+    }
+
+
+def assemble(sizes: list[dict[str, Any]], overhead: dict[str, Any], argv: list[str]) -> dict:
+    main = max(sizes, key=lambda size: size["events"])
+    stages = main["stages"]
+    ratios = report.ratios(stages, overhead)
+    growth = {}
+    # send_one_by_one sends a fixed sample whatever the size: no growth to speak of.
+    for name in (*report.REPORTED_STAGES, "generate"):
+        exponent = report.growth_exponent(
+            [(size["events"], size["stages"][name]["seconds"]) for size in sizes]
+        )
+        if exponent is not None:
+            growth[name] = exponent
+    plan_send, one_by_one = stages["plan_send"], stages["send_one_by_one"]
+    return {
+        "events": main["events"],
+        "users": main["users"],
+        "machine": report.machine(),
+        "stages": stages,
+        "ratios": ratios,
+        "send": {
+            "messages": plan_send["messages"],
+            "batched_per_s": plan_send["batched_per_s"],
+            "one_by_one_per_s": one_by_one["one_by_one_per_s"],
+            "one_by_one_messages": one_by_one["messages"],
+            "batched_requests": plan_send["requests"],
+        },
+        "growth_exponent": growth,
+        "fixed_overhead": overhead,
+        "targets": report.targets(stages, ratios, overhead),
+        "sizes": sizes,
+        "code": report.code_version(ROOT),
+        "as_of": T0,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["bench/run.py", *argv]),
+    }
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--events",
+        type=int,
+        default=int(os.environ.get("BENCH_EVENTS") or 1_000_000),
+        help="history events (default $BENCH_EVENTS or 1,000,000); from 10M on, the run also"
+        " measures 1/10 and 3/10 of it for the growth exponents",
+    )
+    parser.add_argument("--sizes", help="comma-separated event counts (overrides --events)")
+    parser.add_argument("--check", action="store_true", help="verify floor/pandas == marts")
+    parser.add_argument("--out", type=Path, help="results file (default results/latest.json)")
+    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK)
+    parser.add_argument("--keep", action="store_true", help="keep the generated data")
+    parser.add_argument("--one-by-one-limit", type=int, default=2000)
+    args = parser.parse_args(argv)
+    if args.sizes:
+        args.size_list = sorted(int(s) for s in args.sizes.split(","))
+    elif args.events >= LARGE_RUN:
+        args.size_list = [args.events // 10, args.events * 3 // 10, args.events]
+    else:
+        args.size_list = [args.events]
+    args.work_dir = args.work_dir.resolve()
+    return args
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    overhead = measure_overhead(args)
+    with SendGridServer() as server:
+        sizes = [run_size(events, args, server) for events in args.size_list]
+    result = assemble(sizes, overhead, argv)
+    out = args.out or RESULTS / "latest.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    if args.out is None and result["events"] >= LARGE_RUN * 0.9:
+        (RESULTS / "10m.json").write_text(out.read_text())
+    print("\n".join(report.summary_lines(result)))
+    print(f"results: {out}")
+    if args.check:
+        return verify(sizes)
+    return 0
+
+
+def verify(sizes: list[dict[str, Any]]) -> int:
+    failed = [c for size in sizes for c in size["checks"] if not c["ok"]]
+    for size in sizes:
+        for check in size["checks"]:
+            print(f"check [{size['events']:,} events, {check['stage']}] {check['report']}")
+    if failed:
+        names = ", ".join(sorted({f"{c['stage']}:{c['table']}" for c in failed}))
+        print(f"CHECK FAILED: rows differ in {names}", file=sys.stderr)
+        return 1
+    print("check: floor == marts, pandas == marts.user_segments, JSONL == Parquet: all identical")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
