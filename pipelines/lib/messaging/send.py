@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import duckdb
-import pyarrow as pa
 
 from pipelines.lib.email import EmailSender, OutgoingBatch, Recipient, SendOutcome
 
@@ -83,51 +82,48 @@ def mark_orphans_unknown(con: duckdb.DuckDBPyConnection, run_id: str, now: datet
 
 
 def _claim(con: duckdb.DuckDBPyConnection, send_ids: list[str], run_id: str) -> None:
-    con.register("claim_ids", pa.table({"send_id": pa.array(send_ids, pa.string())}))
-    try:
-        con.execute(
-            """
-            update messaging.sends set status = 'sending', send_run_id = $run_id,
-                   updated_at = $now
-            where status = 'planned' and send_id in (select send_id from claim_ids)
-            """,
-            {"run_id": run_id, "now": datetime.now(UTC)},
-        )
-    finally:
-        con.unregister("claim_ids")
+    # The ids as a list parameter: DuckDB filters the ledger with them instead of joining a
+    # registered table against every row of it (several times faster on a large ledger).
+    con.execute(
+        """
+        update messaging.sends set status = 'sending', send_run_id = $run_id,
+               updated_at = $now
+        where status = 'planned' and send_id in (select unnest($send_ids))
+        """,
+        {"run_id": run_id, "now": datetime.now(UTC), "send_ids": send_ids},
+    )
 
 
 def _resolve(con: duckdb.DuckDBPyConnection, outcomes: list[SendOutcome], provider: str) -> None:
-    table = pa.table(
+    con.execute(
+        """
+        update messaging.sends s
+        set status = o.status, provider = $provider,
+            provider_message_id = o.provider_message_id,
+            attempts = s.attempts + o.attempts, last_error = o.error,
+            sent_at = case when o.status = 'sent' then $now end,
+            status_reason = case o.status
+                when 'sent' then 'accepted by ' || $provider
+                when 'failed' then 'provider refused: ' || coalesce(o.error, '?')
+                else 'provider outcome unknown: ' || coalesce(o.error, '?') end,
+            updated_at = $now
+        from (
+            select unnest($send_ids) as send_id, unnest($statuses) as status,
+                   unnest($message_ids) as provider_message_id, unnest($errors) as error,
+                   unnest($attempts) as attempts
+        ) o
+        where s.send_id = o.send_id and s.status = 'sending'
+        """,
         {
-            "send_id": pa.array([o.send_id for o in outcomes], pa.string()),
-            "status": pa.array([o.status for o in outcomes], pa.string()),
-            "provider_message_id": pa.array([o.provider_message_id for o in outcomes], pa.string()),
-            "error": pa.array([o.error for o in outcomes], pa.string()),
-            "attempts": pa.array([o.attempts for o in outcomes], pa.int32()),
-        }
+            "provider": provider,
+            "now": datetime.now(UTC),
+            "send_ids": [o.send_id for o in outcomes],
+            "statuses": [o.status for o in outcomes],
+            "message_ids": [o.provider_message_id for o in outcomes],
+            "errors": [o.error for o in outcomes],
+            "attempts": [o.attempts for o in outcomes],
+        },
     )
-    con.register("outcomes", table)
-    try:
-        con.execute(
-            """
-            update messaging.sends s
-            set status = o.status, provider = $provider,
-                provider_message_id = o.provider_message_id,
-                attempts = s.attempts + o.attempts, last_error = o.error,
-                sent_at = case when o.status = 'sent' then $now end,
-                status_reason = case o.status
-                    when 'sent' then 'accepted by ' || $provider
-                    when 'failed' then 'provider refused: ' || coalesce(o.error, '?')
-                    else 'provider outcome unknown: ' || coalesce(o.error, '?') end,
-                updated_at = $now
-            from outcomes o
-            where s.send_id = o.send_id and s.status = 'sending'
-            """,
-            {"provider": provider, "now": datetime.now(UTC)},
-        )
-    finally:
-        con.unregister("outcomes")
 
 
 def send_planned(
