@@ -19,7 +19,9 @@ from pipelines.lib.settings import Settings
 from pipelines.lib.warehouse import open_warehouse
 
 if TYPE_CHECKING:
+    from pipelines.lib.messaging.plan import PlanResult
     from pipelines.lib.messaging.runtime import PlanInputs
+    from pipelines.lib.messaging.send import SendReport
 
 
 @dataclass
@@ -28,6 +30,8 @@ class RunReport:
     ingest: IngestSummary | None = None
     lines: list[str] = field(default_factory=list)  # one summary line per stage
     kpis: dict[str, float | None] = field(default_factory=dict)
+    plan: PlanResult | None = None
+    sent: SendReport | None = None
     failed: bool = False
 
 
@@ -44,8 +48,11 @@ def ingest_stage(settings: Settings, as_of: datetime, report: RunReport) -> None
         report.lines.append(f"ingest:   rejected {count:>6} {code}")
 
 
-def dbt_stage(settings: Settings, as_of: datetime, report: RunReport) -> None:
-    result = run_dbt_build(settings, as_of)
+def dbt_stage(
+    settings: Settings, as_of: datetime, report: RunReport, dbt_args: tuple[str, ...] = ()
+) -> None:
+    """`dbt build`, everything unless `dbt_args` narrows it (the simulation's daily runs)."""
+    result = run_dbt_build(settings, as_of, *dbt_args)
     counts = ", ".join(f"{status} {n}" for status, n in sorted(result.counts.items()))
     report.lines.append(f"dbt build: {'ok' if result.success else 'FAILED'} ({counts})")
     if not result.success:
@@ -92,6 +99,7 @@ def plan_stage(
             as_of=as_of,
             plan_id=new_id("plan", as_of),
         )
+    report.plan = result
     report.lines.append(plan_summary(result))
 
 
@@ -109,6 +117,7 @@ def send_stage(settings: Settings, as_of: datetime, report: RunReport) -> None:
             run_id=new_id("send", as_of),
             max_sends_per_run=Guardrails().max_sends_per_run,
         )
+    report.sent = sent
     report.lines.append(send_summary(sent))
     if sender.provider == "outbox":
         report.lines.append(f"outbox: {settings.outbox_dir}")

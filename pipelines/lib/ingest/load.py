@@ -101,15 +101,14 @@ def _insert_checked_rejects(con, chunk: Chunk, source: str, now: datetime) -> No
             "raw_text": pa.array(escaped, pa.string()),
         }
     )
-    con.execute(
-        "create or replace temp table rejected_lines as"
-        " select line_number from checked where error_code is not null"
-    )
-    rebuilt = (
-        columns_raw_records_sql(chunk.table.schema)
-        if chunk.kind == "columns"
-        else "select null::bigint as line_number, null::varchar as raw_text where false"
-    )
+    if chunk.kind == "columns":  # JSON Lines keep their raw text in `checked` already
+        con.execute(
+            "create or replace temp table rejected_lines as"
+            " select line_number from checked where error_code is not null"
+        )
+        rebuilt = columns_raw_records_sql(chunk.table.schema)
+    else:
+        rebuilt = "select null::bigint as line_number, null::varchar as raw_text where false"
     con.register("utf8_fixes", fixes)
     try:
         con.execute(

@@ -26,19 +26,26 @@ def plan_markdown(result: PlanResult) -> str:
     return "\n".join(lines)
 
 
+def decision_counts(result: PlanResult) -> str:
+    """ "planned 3, held_out 1, …": messages per decision."""
+    return ", ".join(f"{d} {result.total(d)}" for d in DECISIONS)
+
+
+def status_counts(report: SendReport) -> str:
+    """ "sent 3, failed 0, unknown 0": rows per provider outcome."""
+    return ", ".join(f"{s} {report.statuses.get(s, 0)}" for s in ("sent", "failed", "unknown"))
+
+
 def plan_summary(result: PlanResult) -> str:
-    parts = [f"{d} {result.total(d)}" for d in DECISIONS]
     not_enrolled = sum(result.not_enrolled.values())
     return (
-        f"plan {result.plan_id}: "
-        + ", ".join(parts)
-        + f"; not enrolled (flags) {not_enrolled}; cancelled {sum(result.cancelled.values())}"
+        f"plan {result.plan_id}: {decision_counts(result)}"
+        f"; not enrolled (flags) {not_enrolled}; cancelled {sum(result.cancelled.values())}"
     )
 
 
 def send_summary(report: SendReport) -> str:
-    statuses = ", ".join(f"{s} {report.statuses.get(s, 0)}" for s in ("sent", "failed", "unknown"))
     return (
-        f"send via {report.provider}: {statuses} in {report.requests} request(s);"
+        f"send via {report.provider}: {status_counts(report)} in {report.requests} request(s);"
         f" orphaned 'sending' rows marked unknown: {report.orphans_marked_unknown}"
     )

@@ -23,8 +23,9 @@ from pathlib import Path
 import duckdb
 
 from pipelines.lib import pipeline
-from pipelines.lib.dbt import run_dbt_build
+from pipelines.lib.messaging.report import decision_counts, status_counts
 from pipelines.lib.messaging.runtime import PlanInputs, load_plan_inputs
+from pipelines.lib.reporting.queries import fetch
 from pipelines.lib.settings import Settings
 from pipelines.lib.simulation import record
 from pipelines.lib.simulation.events import SimulatedEvent, signup_events, simulated_user_id
@@ -36,8 +37,18 @@ DEFAULT_SEQUENCE = "onboarding_momentum"
 BASELINE_CONVERSION = 0.278  # the product's onboarding conversion today
 RUN_HOUR_UTC = 12
 SETTLE_DAYS = 4  # responses arrive within ~3 days of the email
-# Models the planner reads; the daily runs build only these (the full build runs at the end).
-_DAILY_MODELS = ("+dim_users", "+user_segments", "+user_progress")
+# The daily runs build only the models the planner (and the KPI line) reads, without tests;
+# the settling run at the end builds everything with tests.
+_DAILY_DBT_ARGS = (
+    "--select",
+    "+dim_users",
+    "+user_segments",
+    "+user_progress",
+    "+kpi_daily",
+    "--exclude-resource-type",
+    "test",
+    "unit_test",
+)
 
 
 @dataclass(frozen=True)
@@ -173,11 +184,20 @@ def run_simulation(
     for day in range(1, config.days + 1):
         clock = start + timedelta(days=day - 1)
         landing.events += _signups(config, day, clock)
-        _simulated_day(settings, model, landing, only_simulated, day, clock, result)
+        _run_day(settings, model, landing, only_simulated, day, clock, result)
         if result.failed:
             return result
     final_clock = start + timedelta(days=config.days - 1 + SETTLE_DAYS)
-    _settle(settings, model, landing, only_simulated, config.days + 1, final_clock, result)
+    _run_day(
+        settings,
+        model,
+        landing,
+        only_simulated,
+        config.days + 1,
+        final_clock,
+        result,
+        settling=True,
+    )
     with open_warehouse(settings.warehouse_path) as con:
         record.finish_run(con, run_id, final_clock)
         result.truth = record.ground_truth(con)
@@ -186,7 +206,7 @@ def run_simulation(
     return result
 
 
-def _simulated_day(
+def _run_day(
     settings: Settings,
     model: ResponseModel,
     landing: _Landing,
@@ -194,32 +214,40 @@ def _simulated_day(
     day: int,
     clock: datetime,
     result: SimulationResult,
+    *,
+    settling: bool = False,
 ) -> None:
+    """One simulated day: land what is due, run the pipeline, let users respond.
+
+    Daily runs build only the models the planner reads; the settling run (no new users)
+    builds everything with dbt's tests and writes the dashboard.
+    """
     events, hooks = landing.flush(day, clock)
     report = pipeline.RunReport(as_of=clock)
     pipeline.ingest_stage(settings, clock, report)
     pipeline.email_events_stage(settings, clock, report)
-    build = run_dbt_build(
-        settings,
-        clock,
-        "--select",
-        *_DAILY_MODELS,
-        "--exclude-resource-type",
-        "test",
-        "unit_test",
-    )
-    if not build.success:
-        result.failed = True
-        result.lines += [f"day {day}: dbt FAILED", *build.failures[:10]]
-        return
-    pipeline.plan_stage(settings, clock, report, inputs)
-    pipeline.send_stage(settings, clock, report)
-    respond = _respond(settings, model, landing, clock)
+    pipeline.dbt_stage(settings, clock, report, () if settling else _DAILY_DBT_ARGS)
+    if not report.failed:
+        pipeline.plan_stage(settings, clock, report, inputs)
+        pipeline.send_stage(settings, clock, report)
     result.failed = report.failed
-    result.lines.append(
-        f"day {day} ({clock:%Y-%m-%d}): landed {events} events, {hooks} webhook events;"
-        f" {_plan_line(report)}; {respond}"
-    )
+    if settling and not report.failed:
+        pipeline.dashboard_stage(settings, clock, report)
+        result.dashboard = settings.reports_dir / "dashboard.html"
+    if settling:
+        result.lines.append(
+            f"settling run ({clock:%Y-%m-%d %H:%M}Z, no new users): landed {events} events"
+            f" and {hooks} webhook events; full dbt build with tests"
+        )
+    elif report.failed:
+        result.lines.append(f"day {day} ({clock:%Y-%m-%d}): FAILED")
+    else:
+        result.lines.append(
+            f"day {day} ({clock:%Y-%m-%d}): landed {events} events, {hooks} webhook events;"
+            f" {_plan_line(report)}; {_respond(settings, model, landing, clock)}"
+        )
+        return
+    result.lines += [f"  {line}" for line in report.lines]
 
 
 def _respond(settings: Settings, model: ResponseModel, landing: _Landing, clock: datetime) -> str:
@@ -233,48 +261,16 @@ def _respond(settings: Settings, model: ResponseModel, landing: _Landing, clock:
 
 
 def _plan_line(report: pipeline.RunReport) -> str:
-    """ "planned …, held_out …; sent …" from the plan and send stage lines."""
-    plan = next((line for line in report.lines if line.startswith("plan ")), "")
-    send = next((line for line in report.lines if line.startswith("send ")), "")
-    decided = plan.split(": ", 1)[-1].split("; not enrolled")[0]
-    sent = send.split(": ", 1)[-1].split(" in ")[0]
-    return f"{decided}; {sent}"
-
-
-def _settle(
-    settings: Settings,
-    model: ResponseModel,
-    landing: _Landing,
-    inputs: PlanInputs,
-    day: int,
-    clock: datetime,
-    result: SimulationResult,
-) -> None:
-    """No new users: land what is left, then the full pipeline with dbt tests."""
-    events, hooks = landing.flush(day, clock)
-    report = pipeline.RunReport(as_of=clock)
-    pipeline.ingest_stage(settings, clock, report)
-    pipeline.email_events_stage(settings, clock, report)
-    pipeline.dbt_stage(settings, clock, report)
-    if not report.failed:
-        pipeline.plan_stage(settings, clock, report, inputs)
-        pipeline.send_stage(settings, clock, report)
-        pipeline.dashboard_stage(settings, clock, report)
-        result.dashboard = settings.reports_dir / "dashboard.html"
-    result.failed = report.failed
-    result.lines.append(
-        f"settling run ({clock:%Y-%m-%d %H:%M}Z, no new users): landed {events} events and"
-        f" {hooks} webhook events; full dbt build with tests"
-    )
-    result.lines += [f"  {line}" for line in report.lines]
+    """ "planned …, held_out …; sent …, failed …" from the day's plan and send."""
+    assert report.plan is not None and report.sent is not None
+    return f"{decision_counts(report.plan)}; {status_counts(report.sent)}"
 
 
 def _experiment_row(con: duckdb.DuckDBPyConnection, sequence_id: str) -> dict | None:
-    cursor = con.execute(
-        "select * from marts.fct_sequence_experiments where sequence_id = ?", [sequence_id]
+    rows = fetch(
+        con, "select * from marts.fct_sequence_experiments where sequence_id = ?", [sequence_id]
     )
-    row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
+    return rows[0] if rows else None
 
 
 def summary_lines(result: SimulationResult) -> list[str]:

@@ -58,9 +58,10 @@ def simulation_run(con: duckdb.DuckDBPyConnection) -> dict | None:
     """The latest simulation run recorded in this warehouse, or None for real data."""
     if not is_simulation(con):
         return None
-    cursor = con.execute("select * from simulation.runs order by started_at desc limit 1")
-    row = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], row, strict=True)) if row else None
+    from pipelines.lib.reporting.queries import fetch  # not at import: reporting imports us
+
+    rows = fetch(con, "select * from simulation.runs order by started_at desc limit 1")
+    return rows[0] if rows else None
 
 
 def record_run(con: duckdb.DuckDBPyConnection, **values: object) -> None:
