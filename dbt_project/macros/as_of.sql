@@ -1,9 +1,11 @@
 {#-
     The pipeline clock T (DESIGN §3 `BIS_AS_OF`), the one place every time rule reads it.
 
-    `var('as_of')` is an ISO 8601 timestamp ("2026-11-24T00:00:00+00:00", "...Z"; a value without
-    an offset is UTC). Empty means the moment this dbt invocation started (`run_started_at`), so
-    all models of one run share one clock. Renders a timestamptz literal.
+    `var('as_of')`, else the `BIS_AS_OF` environment variable (how the pipeline passes it: a
+    changed var would force dbt to re-parse the whole project), is an ISO 8601 timestamp
+    ("2026-11-24T00:00:00+00:00", "...Z"; a value without an offset is UTC). Neither set means
+    the moment this dbt invocation started (`run_started_at`), so all models of one run share
+    one clock. Renders a timestamptz literal.
 -#}
 {% macro as_of() -%}
     {{ return(adapter.dispatch('as_of', 'bis')()) }}
@@ -15,7 +17,7 @@
 
 {#- The clock as an ISO string in UTC, parsed and validated at compile time. -#}
 {% macro as_of_iso() -%}
-    {%- set raw = var('as_of', '') -%}
+    {%- set raw = var('as_of', env_var('BIS_AS_OF', '')) -%}
     {%- set text = (raw | string | trim) if raw is not none else '' -%}
     {%- if text in ('', 'None', 'none', 'null') -%}
         {%- set parsed = run_started_at -%}

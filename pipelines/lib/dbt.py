@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -14,6 +17,9 @@ from pathlib import Path
 from pipelines.lib.settings import PROJECT_ROOT, Settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# Unit tests check SQL logic on fixed inputs: CI runs them, production builds leave them out.
+SKIP_UNIT_TESTS = ("--exclude-resource-type", "unit_test")
+PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 
 def dbt_target(settings: Settings) -> str:
@@ -21,22 +27,28 @@ def dbt_target(settings: Settings) -> str:
     return os.environ.get("BIS_DBT_TARGET", "").strip() or settings.env
 
 
-def dbt_vars(as_of: datetime) -> dict[str, object]:
-    """Vars every dbt invocation gets: the pipeline clock, and the sequences' goals and holdout
-    shares for the experiment models (so editing a sequence file needs no SQL change)."""
+def dbt_vars() -> dict[str, object]:
+    """Vars every dbt invocation gets: the sequences' goals and holdout shares for the
+    experiment models (so editing a sequence file needs no SQL change). They change only when
+    a sequence does; the clock travels in `BIS_AS_OF` (`dbt_env`), because a change of vars
+    makes dbt re-parse the whole project."""
     from pipelines.lib.sequences import load_sequences
     from pipelines.lib.sequences.goals import experiment_vars
     from pipelines.lib.settings import SEQUENCES_DIR
 
-    return {"as_of": as_of.isoformat(), **experiment_vars(load_sequences(SEQUENCES_DIR))}
+    return experiment_vars(load_sequences(SEQUENCES_DIR))
 
 
-def dbt_env(settings: Settings) -> dict[str, str]:
-    """dbt runs with cwd=dbt_project, so it needs the data dir as an absolute path."""
-    return {"BIS_DATA_DIR": str(settings.data_dir)}
+def dbt_env(settings: Settings, as_of: datetime | None = None) -> dict[str, str]:
+    """dbt runs with cwd=dbt_project, so it needs the data dir as an absolute path; the
+    pipeline clock goes in `BIS_AS_OF` (read by the `as_of()` macro)."""
+    env = {"BIS_DATA_DIR": str(settings.data_dir)}
+    if as_of is not None:
+        env["BIS_AS_OF"] = as_of.isoformat()
+    return env
 
 
-def dbt_args(command: str, settings: Settings, as_of: datetime, *extra: str) -> list[str]:
+def dbt_args(command: str, settings: Settings, *extra: str) -> list[str]:
     return [
         command,
         "--project-dir",
@@ -46,7 +58,7 @@ def dbt_args(command: str, settings: Settings, as_of: datetime, *extra: str) -> 
         "--target",
         dbt_target(settings),
         "--vars",
-        json.dumps(dbt_vars(as_of)),
+        json.dumps(dbt_vars()),
         *extra,
     ]
 
@@ -65,7 +77,9 @@ class DbtBuildResult:
     output: str
 
 
-def _run_dbt(settings: Settings, args: list[str], target_path: Path | None) -> tuple[int, str]:
+def _run_dbt(
+    settings: Settings, args: list[str], target_path: Path | None, as_of: datetime | None = None
+) -> tuple[int, str]:
     """dbt in a subprocess: dbt-duckdb keeps the database open for the life of its process."""
     extra = ["--target-path", str(target_path)] if target_path else []
     completed = subprocess.run(
@@ -73,38 +87,79 @@ def _run_dbt(settings: Settings, args: list[str], target_path: Path | None) -> t
         cwd=DBT_PROJECT_DIR,
         capture_output=True,
         text=True,
-        env={**os.environ, **dbt_env(settings)},
+        env={**os.environ, **dbt_env(settings, as_of)},
         check=False,
     )
     return completed.returncode, completed.stdout + completed.stderr
 
 
+def _parse_cache(settings: Settings) -> Path:
+    """dbt's partial-parse state for this data dir, kept between runs (seconds per run)."""
+    return settings.data_dir / "dbt_state" / PARTIAL_PARSE_FILE
+
+
+def _seed_partial_parse(settings: Settings, target_path: Path) -> None:
+    cached = _parse_cache(settings)
+    if cached.exists():
+        target_path.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(cached, target_path / PARTIAL_PARSE_FILE)
+
+
+def _keep_partial_parse(settings: Settings, target_path: Path) -> None:
+    """Runs may overlap (each has its own target dir): the cache is replaced atomically."""
+    produced = target_path / PARTIAL_PARSE_FILE
+    if not produced.exists():
+        return
+    cached = _parse_cache(settings)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    staging = cached.with_name(f"{PARTIAL_PARSE_FILE}.{os.getpid()}")
+    shutil.copyfile(produced, staging)
+    os.replace(staging, cached)
+
+
 def parse_manifest(settings: Settings) -> None:
-    """`dbt parse`: writes target/manifest.json, which the Dagster definitions load."""
-    code, output = _run_dbt(
-        settings,
-        [
-            "parse",
-            "--project-dir",
-            str(DBT_PROJECT_DIR),
-            "--profiles-dir",
-            str(DBT_PROJECT_DIR),
-            "--target",
-            dbt_target(settings),
-        ],
-        None,
-    )
+    """`dbt parse`: writes target/manifest.json, which the Dagster definitions load, and the
+    partial-parse state that dagster-dbt copies into each run (same vars, so it is reused)."""
+    code, output = _run_dbt(settings, dbt_args("parse", settings), None)
     if code != 0:
         raise RuntimeError(f"dbt parse failed in {DBT_PROJECT_DIR}:\n{output[-4000:]}")
 
 
-def run_dbt_build(settings: Settings, as_of: datetime, *extra: str) -> DbtBuildResult:
-    """`dbt build` (models, data tests, unit tests) at the pipeline clock."""
+@contextmanager
+def clock_env(as_of: datetime) -> Iterator[None]:
+    """`BIS_AS_OF` set only while a dbt subprocess is started (dagster-dbt passes the current
+    environment and has no other way in); restored after, so the process clock is untouched."""
+    previous = os.environ.get("BIS_AS_OF")
+    os.environ["BIS_AS_OF"] = as_of.isoformat()
+    try:
+        yield
+    finally:
+        if previous is None:
+            os.environ.pop("BIS_AS_OF", None)
+        else:
+            os.environ["BIS_AS_OF"] = previous
+
+
+def run_dbt_build(
+    settings: Settings, as_of: datetime, *extra: str, unit_tests: bool = False
+) -> DbtBuildResult:
+    """`dbt build` (models and data tests) at the pipeline clock.
+
+    Unit tests check SQL logic on fixed inputs, not the data: `make test` runs them, and the
+    pipeline leaves them out (as dbt recommends for production builds) unless asked.
+    """
+    skip_unit_tests = () if unit_tests else SKIP_UNIT_TESTS
     with tempfile.TemporaryDirectory(prefix="bis-dbt-") as scratch:
+        target_path = Path(scratch) / "target"
+        _seed_partial_parse(settings, target_path)
         code, output = _run_dbt(
-            settings, dbt_args("build", settings, as_of, *extra), Path(scratch) / "target"
+            settings,
+            dbt_args("build", settings, *skip_unit_tests, *extra),
+            target_path,
+            as_of,
         )
-        results_path = Path(scratch) / "target" / "run_results.json"
+        _keep_partial_parse(settings, target_path)
+        results_path = target_path / "run_results.json"
         results = json.loads(results_path.read_text())["results"] if results_path.exists() else []
     counts: dict[str, int] = {}
     failures: list[str] = []

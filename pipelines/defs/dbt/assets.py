@@ -18,7 +18,7 @@ from dagster_dbt import (
 from pipelines.defs.dbt.resources import dbt_project
 from pipelines.defs.resources import WAREHOUSE_POOL
 from pipelines.lib.clock import as_of
-from pipelines.lib.dbt import dbt_env, dbt_vars
+from pipelines.lib.dbt import SKIP_UNIT_TESTS, clock_env, dbt_env, dbt_vars
 from pipelines.lib.kpis import LATEST_KPIS_SQL, kpi_markdown, kpis_from_row
 from pipelines.lib.settings import load_settings
 
@@ -70,9 +70,12 @@ TRANSLATOR = LayeredTranslator(
     pool=WAREHOUSE_POOL,
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
-    """`dbt build` (models, data tests as checks, unit tests) at the pipeline clock."""
+    """`dbt build` (models, data tests as checks) at the pipeline clock; unit tests run in CI."""
     os.environ.update(dbt_env(load_settings()))
-    invocation = dbt.cli(["build", "--vars", json.dumps(dbt_vars(as_of()))], context=context)
+    with clock_env(as_of()):  # the clock as an env var keeps dbt's partial parsing usable
+        invocation = dbt.cli(
+            ["build", "--vars", json.dumps(dbt_vars()), *SKIP_UNIT_TESTS], context=context
+        )
     events = invocation.stream().fetch_row_counts()
     # DuckDB admits one writer: kpi_daily's KPI table is read once dbt has exited, so its
     # materialization (and everything after it) is held back until then.

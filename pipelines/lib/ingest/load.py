@@ -85,7 +85,7 @@ def _insert_rejects(
     )
 
 
-def _insert_checked_rejects(con, chunk: Chunk, source: str, now: datetime) -> None:
+def _insert_checked_rejects(con, batch: Chunk, source: str, now: datetime) -> None:
     """Rejected rows of `checked`, each with its record as received."""
     # Bytes that are not UTF-8 cannot be SQL text: keep them escaped, byte for byte.
     bad_bytes = con.execute(
@@ -95,60 +95,55 @@ def _insert_checked_rejects(con, chunk: Chunk, source: str, now: datetime) -> No
         bytes(raw or b"").rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
         for _, raw in bad_bytes
     ]
-    fixes = pa.table(
+    # Arrow tables are read by variable name (DuckDB's replacement scan), never registered:
+    # a registered view dropped inside the file's transaction keeps its table alive until
+    # commit, so memory would grow with every chunk of a large file.
+    utf8_fixes = pa.table(  # noqa: F841 - read by the SQL below
         {
             "line_number": pa.array([line for line, _ in bad_bytes], pa.int64()),
             "raw_text": pa.array(escaped, pa.string()),
         }
     )
-    if chunk.kind == "columns":  # JSON Lines keep their raw text in `checked` already
+    chunk = batch.table  # noqa: F841 - read by `columns_raw_records_sql`
+    if batch.kind == "columns":  # JSON Lines keep their raw text in `checked` already
         con.execute(
             "create or replace temp table rejected_lines as"
             " select line_number from checked where error_code is not null"
         )
-        rebuilt = columns_raw_records_sql(chunk.table.schema)
+        rebuilt = columns_raw_records_sql(batch.table.schema)
     else:
         rebuilt = "select null::bigint as line_number, null::varchar as raw_text where false"
-    con.register("utf8_fixes", fixes)
-    try:
-        con.execute(
-            f"""
-            insert into raw.events_rejected
-            select $source, c.line_number,
-                   left(coalesce(f.raw_text, c.raw_record, r.raw_text), {MAX_KEPT_RAW_CHARS}),
-                   c.error_code, c.error_message, $now
-            from checked c
-            left join utf8_fixes f using (line_number)
-            left join ({rebuilt}) r using (line_number)
-            where c.error_code is not null
-            """,
-            {"source": source, "now": now},
-        )
-    finally:
-        con.unregister("utf8_fixes")
+    con.execute(
+        f"""
+        insert into raw.events_rejected
+        select $source, c.line_number,
+               left(coalesce(f.raw_text, c.raw_record, r.raw_text), {MAX_KEPT_RAW_CHARS}),
+               c.error_code, c.error_message, $now
+        from checked c
+        left join utf8_fixes f using (line_number)
+        left join ({rebuilt}) r using (line_number)
+        where c.error_code is not null
+        """,
+        {"source": source, "now": now},
+    )
 
 
 def _load_chunk(
-    con, chunk: Chunk, report: FileReport, source: str, now: datetime, reference_time: datetime
+    con, batch: Chunk, report: FileReport, source: str, now: datetime, reference_time: datetime
 ) -> None:
-    con.register("chunk", chunk.table)
-    try:
-        candidates = (
-            lines_candidates_sql()
-            if chunk.kind == "lines"
-            else columns_candidates_sql(chunk.table.schema)
-        )
-        con.execute(
-            f"create or replace temp table checked as {checked_sql(candidates)}",
-            {"reference_time": reference_time},
-        )
-        read, rejected = con.execute("select count(*), count(error_code) from checked").fetchall()[
-            0
-        ]
-        if rejected:
-            _insert_checked_rejects(con, chunk, source, now)
-    finally:
-        con.unregister("chunk")
+    chunk = batch.table  # noqa: F841 - the validation SQL reads `chunk` by name (see above)
+    candidates = (
+        lines_candidates_sql()
+        if batch.kind == "lines"
+        else columns_candidates_sql(batch.table.schema)
+    )
+    con.execute(
+        f"create or replace temp table checked as {checked_sql(candidates)}",
+        {"reference_time": reference_time},
+    )
+    read, rejected = con.execute("select count(*), count(error_code) from checked").fetchall()[0]
+    if rejected:
+        _insert_checked_rejects(con, batch, source, now)
     loaded = con.execute(
         """
         insert into raw.events
@@ -170,7 +165,7 @@ def _load_chunk(
     report.rows_rejected += rejected
     report.rows_loaded += loaded
     report.rows_duplicate += read - rejected - loaded
-    if chunk.unparsed:
+    if batch.unparsed:
         _insert_rejects(
             con,
             source,
@@ -181,13 +176,13 @@ def _load_chunk(
                     "malformed_csv_row",
                     "CSV row has the wrong number of fields",
                 )
-                for line, text in chunk.unparsed
+                for line, text in batch.unparsed
             ],
             now,
         )
-        report.rows_read += len(chunk.unparsed)
-        report.rows_rejected += len(chunk.unparsed)
-        report.rejections["malformed_csv_row"] += len(chunk.unparsed)
+        report.rows_read += len(batch.unparsed)
+        report.rows_rejected += len(batch.unparsed)
+        report.rejections["malformed_csv_row"] += len(batch.unparsed)
 
 
 def ingest_file(

@@ -282,6 +282,9 @@ def plan_messages(
                    decision, decision_reason, variant, flag_key, flag_state, flag_reason,
                    0, due_at, $plan_id, $now, $now
             from plan_decided
+            -- Stored in send order, so each send batch touches a few contiguous vectors of
+            -- the ledger: claiming and resolving scattered rows costs ~10x more per batch.
+            order by template, sequence_id, step_id, send_id
             on conflict do nothing
         """,
             write,

@@ -45,7 +45,7 @@ from messaging.sends s
 left join marts.dim_users u using (user_id)
 left join marts.user_progress p using (user_id)
 where s.status = 'planned'
-order by s.template, s.sequence_id, s.step_id, s.send_id
+order by s.template, s.sequence_id, s.step_id, s.rowid  -- storage order: see plan.py
 """
 
 
