@@ -42,6 +42,7 @@ SIZE_STAGES = (
     "generate",
     "ingest_jsonl",
     "ingest_parquet",
+    "ingest_floor",
     "backdate",
     "dbt_full",
     "floor_sql",
@@ -192,9 +193,12 @@ def measure_overhead(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "tiny_events": dbt["events"],
         "dbt_build_seconds": round(dbt["seconds"], 3),
+        "dbt_build_cold_seconds": round(dbt["cold_seconds"], 3),
         "dbt_build_peak_rss_mb": round(dbt["peak_rss_mb"], 1),
         "dagster_materialize_seconds": round(dagster["seconds"], 3),
-        "dagster_overhead_seconds": round(dagster["seconds"] - dbt["seconds"], 3),
+        # Dagster's run parses the project in full (its own target dir): compare it with the
+        # cold dbt build.
+        "dagster_overhead_seconds": round(dagster["seconds"] - dbt["cold_seconds"], 3),
         "dagster_definitions_load_seconds": round(dagster["definitions_load_seconds"], 3),
         "dagster_peak_rss_mb": round(dagster["peak_rss_mb"], 1),
     }

@@ -96,6 +96,46 @@ def stage_ingest_parquet(cfg: Config) -> Result:
     return _ingest(cfg, "landing_parquet", "warehouse")
 
 
+def stage_ingest_floor(cfg: Config) -> Result:
+    """The floor of ingest: DuckDB alone copying each landing file into a table, with the
+    Segment columns typed and nothing else (no validation, rejects, dedupe or bookkeeping)."""
+    import duckdb
+
+    from pipelines.lib.segment_spec import SEGMENT_COLUMNS
+    from pipelines.lib.warehouse import memory_limit
+
+    database = cfg.work / "ingest_floor.duckdb"
+    con = duckdb.connect(str(database), config={"memory_limit": memory_limit()})
+    parquet = cfg.work / "landing_parquet" / "history.parquet"
+    jsonl = cfg.work / "landing_jsonl" / "history.jsonl"
+    columns = {
+        name: "JSON" if name in ("properties", "traits", "context") else "VARCHAR"
+        for name in SEGMENT_COLUMNS
+    }
+    try:
+        parquet_seconds, _ = timed(
+            lambda: con.execute(f"create table p as select * from read_parquet('{parquet}')")
+        )
+        jsonl_seconds, _ = timed(
+            lambda: con.execute(
+                f"create table j as select * from read_json('{jsonl}',"
+                f" format = 'newline_delimited', columns = {columns})"
+            )
+        )
+        events = con.execute("select count(*) from p").fetchall()[0][0]
+    finally:
+        con.close()
+        database.unlink(missing_ok=True)
+    return {
+        "seconds": parquet_seconds + jsonl_seconds,
+        "events": events,
+        "parquet_seconds": round(parquet_seconds, 3),
+        "parquet_events_per_s": round(events / parquet_seconds),
+        "jsonl_seconds": round(jsonl_seconds, 3),
+        "jsonl_events_per_s": round(events / jsonl_seconds),
+    }
+
+
 def stage_backdate(cfg: Config) -> Result:
     """Untimed set-up: make the history look as if it was loaded over 60 days.
 
@@ -173,7 +213,12 @@ def stage_overhead_dbt(cfg: Config) -> Result:
     )
     with open_warehouse(settings.warehouse_path) as con:
         ingest_landing_folder(con, landing, reference_time=cfg.t1)
-    return {"seconds": _dbt_build(settings, cfg.t0)["seconds"], "events": generated.events}
+    # The first build parses the whole project; a scheduled run finds the parse kept by the
+    # run before it and re-parses only what changed (the clock is not a var): that one is the
+    # fixed cost of every run.
+    cold = _dbt_build(settings, cfg.t0)["seconds"]
+    warm = _dbt_build(settings, cfg.t1)["seconds"]
+    return {"seconds": warm, "cold_seconds": cold, "events": generated.events}
 
 
 def stage_overhead_dagster(cfg: Config) -> Result:

@@ -85,7 +85,9 @@ def _insert_rejects(
     )
 
 
-def _insert_checked_rejects(con, batch: Chunk, source: str, now: datetime) -> None:
+def _insert_checked_rejects(
+    con, batch: Chunk, checked: pa.Table, source: str, now: datetime
+) -> None:
     """Rejected rows of `checked`, each with its record as received."""
     # Bytes that are not UTF-8 cannot be SQL text: keep them escaped, byte for byte.
     bad_bytes = con.execute(
@@ -95,10 +97,7 @@ def _insert_checked_rejects(con, batch: Chunk, source: str, now: datetime) -> No
         bytes(raw or b"").rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
         for _, raw in bad_bytes
     ]
-    # Arrow tables are read by variable name (DuckDB's replacement scan), never registered:
-    # a registered view dropped inside the file's transaction keeps its table alive until
-    # commit, so memory would grow with every chunk of a large file.
-    utf8_fixes = pa.table(  # noqa: F841 - read by the SQL below
+    utf8_fixes = pa.table(  # noqa: F841 - read by name, like `chunk` and `checked`
         {
             "line_number": pa.array([line for line, _ in bad_bytes], pa.int64()),
             "raw_text": pa.array(escaped, pa.string()),
@@ -106,10 +105,6 @@ def _insert_checked_rejects(con, batch: Chunk, source: str, now: datetime) -> No
     )
     chunk = batch.table  # noqa: F841 - read by `columns_raw_records_sql`
     if batch.kind == "columns":  # JSON Lines keep their raw text in `checked` already
-        con.execute(
-            "create or replace temp table rejected_lines as"
-            " select line_number from checked where error_code is not null"
-        )
         rebuilt = columns_raw_records_sql(batch.table.schema)
     else:
         rebuilt = "select null::bigint as line_number, null::varchar as raw_text where false"
@@ -131,19 +126,23 @@ def _insert_checked_rejects(con, batch: Chunk, source: str, now: datetime) -> No
 def _load_chunk(
     con, batch: Chunk, report: FileReport, source: str, now: datetime, reference_time: datetime
 ) -> None:
-    chunk = batch.table  # noqa: F841 - the validation SQL reads `chunk` by name (see above)
+    # The file is one transaction, so nothing per chunk may be a catalog object: a temp table
+    # replaced or a view unregistered inside it is kept (with its Arrow data) until commit,
+    # and memory would grow with every chunk. The chunk and its validation result are Arrow
+    # tables that the SQL reads by variable name (DuckDB's replacement scan) instead.
+    chunk = batch.table  # noqa: F841 - read by the validation SQL
     candidates = (
         lines_candidates_sql()
         if batch.kind == "lines"
         else columns_candidates_sql(batch.table.schema)
     )
-    con.execute(
-        f"create or replace temp table checked as {checked_sql(candidates)}",
-        {"reference_time": reference_time},
-    )
-    read, rejected = con.execute("select count(*), count(error_code) from checked").fetchall()[0]
+    checked = con.sql(
+        checked_sql(candidates), params={"reference_time": reference_time}
+    ).to_arrow_table()
+    read = checked.num_rows
+    rejected = read - checked["error_code"].null_count
     if rejected:
-        _insert_checked_rejects(con, batch, source, now)
+        _insert_checked_rejects(con, batch, checked, source, now)
     loaded = con.execute(
         """
         insert into raw.events
@@ -201,6 +200,9 @@ def ingest_file(
         report.skipped_reason = f"same content already ingested from {previous}"
         return report
     now = datetime.now(UTC)
+    # The chunk SQL reads Arrow tables by variable name (see _load_chunk); let DuckDB find
+    # them even when the connection is wrapped (the benchmark times every statement).
+    con.execute("set python_scan_all_frames = true")
     con.execute("begin")
     try:
         try:

@@ -237,7 +237,7 @@ def columns_candidates_sql(schema: pa.Schema) -> str:
 
 def columns_raw_records_sql(schema: pa.Schema) -> str:
     """(line_number, raw_text): each row of a columns `chunk` as a JSON object, as received,
-    for the rows whose line numbers are in `rejected_lines`."""
+    for the rows that `checked` rejected."""
     texts, decoded = _columns_parts(schema)
     raw_pairs = ", ".join(
         f"'{name}', {('t_' + name) if texts[name] else _quote(name)}" for name in texts
@@ -246,7 +246,7 @@ def columns_raw_records_sql(schema: pa.Schema) -> str:
     with decoded as ({decoded})
     select line_number, json_object({raw_pairs})::varchar as raw_text
     from decoded
-    where line_number in (select line_number from rejected_lines)
+    where line_number in (select line_number from checked where error_code is not null)
     """
 
 
