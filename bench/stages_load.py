@@ -50,6 +50,22 @@ class _TimedConnection:
             label = " ".join(sql.split()[:6])
             self.seconds[label] = self.seconds.get(label, 0.0) + time.perf_counter() - start
 
+    def sql(self, query: str, *args: Any, **kwargs: Any) -> Any:
+        """A relation whose `to_arrow_table()` (where the query runs) is timed too."""
+        relation = self._con.sql(query, *args, **kwargs)
+        label = " ".join(query.split()[:6])
+        seconds = self.seconds
+
+        class _TimedRelation:
+            def to_arrow_table(self) -> Any:
+                start = time.perf_counter()
+                try:
+                    return relation.to_arrow_table()
+                finally:
+                    seconds[label] = seconds.get(label, 0.0) + time.perf_counter() - start
+
+        return _TimedRelation()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._con, name)
 

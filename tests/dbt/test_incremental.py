@@ -11,7 +11,20 @@ COMPARED = (
     "marts.fct_onboarding_funnel",
     "marts.user_progress",
     "intermediate.int_identity_daily_activity",
+    "intermediate.int_identity_first_links",
+    "intermediate.int_identity_milestones",
+    "intermediate.int_identity_identifies",
+    "intermediate.int_identity_map",
     "intermediate.int_user_daily_activity",
+    "intermediate.int_user_onboarding_steps",
+    "intermediate.int_user_latest_traits",
+    "intermediate.int_user_lifecycle",
+)
+INCREMENTAL_ROLLUPS = (
+    "int_identity_daily_activity",
+    "int_identity_first_links",
+    "int_identity_milestones",
+    "int_identity_identifies",
 )
 
 
@@ -35,10 +48,9 @@ def test_incremental_run_equals_full_refresh(empty_dbt_warehouse, handmade_event
 
     warehouse.load_events(second_load)
     incremental = warehouse.dbt("run")
-    (rollup_run,) = [
-        r for r in incremental if r["unique_id"].endswith(".int_identity_daily_activity")
-    ]
-    assert "high_water_mark" in rollup_run["compiled_code"], "the rollup did not run incrementally"
+    for rollup in INCREMENTAL_ROLLUPS:
+        (rollup_run,) = [r for r in incremental if r["unique_id"] == f"model.bis.{rollup}"]
+        assert "high_water_mark" in rollup_run["compiled_code"], f"{rollup} was not incremental"
     after_incremental = {relation: warehouse.rows(relation) for relation in COMPARED}
 
     warehouse.dbt("run", "--full-refresh")

@@ -10,16 +10,19 @@
 -- This is where the cost grows with events, so it is incremental: a run recomputes only the
 -- identity-days that received rows ingested after the high-water mark minus
 -- late_data_lookback_hours (a late event with an old occurred_at has a new ingested_at, so its
--- day is recomputed), and replaces them (delete+insert). Keyed by raw identity rather than by
--- resolved user so that a later identify never invalidates stored rows: identity stitching
--- happens downstream, in int_user_daily_activity. Independent of as_of.
-with identity_events as (
+-- day is recomputed), reading again only the events of those days' span, and replaces them
+-- (delete+insert). Keyed by raw identity rather than by resolved user so that a later identify
+-- never invalidates stored rows: identity stitching happens downstream, in
+-- int_user_daily_activity. Independent of as_of.
+-- (The event CTEs are read twice by an incremental run; "not materialized" lets each read keep
+-- its own filter instead of the engine copying every event first.)
+with identity_events as not materialized (
 
     select * from {{ ref('int_identity_events') }}
 
 ),
 
-tracked_events as (
+tracked_events as not materialized (
 
     select * from identity_events
     where is_tracked
@@ -51,14 +54,29 @@ changed_identity_days as (
 
 ),
 
+-- Only events of the changed days' span are read again: a range on occurred_at, which the
+-- engine applies while scanning (usually the last few days; a late event widens it).
+changed_span as (
+
+    select
+        {{ utc_midnight('min(activity_date)') }} as reload_from,
+        {{ shift_hours(utc_midnight('max(activity_date)'), 24) }} as reload_until
+
+    from changed_identity_days
+
+),
+
 events_to_aggregate as (
 
     select tracked_events.*
     from tracked_events
+    cross join changed_span
     inner join changed_identity_days
         on tracked_events.identity_type = changed_identity_days.identity_type
         and tracked_events.identity_id = changed_identity_days.identity_id
         and tracked_events.activity_date = changed_identity_days.activity_date
+    where tracked_events.occurred_at >= changed_span.reload_from
+      and tracked_events.occurred_at < changed_span.reload_until
 
 ),
 

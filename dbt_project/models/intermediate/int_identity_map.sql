@@ -1,28 +1,11 @@
 -- anonymous_id -> user_id, from every event up to as_of that carries both ids (identify or any
 -- other). When one device was linked to several users, the first link (by occurred_at, then
--- event_id) wins, so pre-signup browsing goes to the user who signed up on that device.
-with identity_events as (
+-- event_id) wins, so pre-signup browsing goes to the user who signed up on that device. Read
+-- from the incremental first-link rollup: its link is the first up to as_of whenever it
+-- happened by as_of, and otherwise the device had no link by as_of.
+with first_links as (
 
-    select * from {{ ref('int_identity_events') }}
-
-),
-
-links as (
-
-    select
-        anonymous_id,
-        user_id,
-        occurred_at,
-        event_id,
-        row_number() over (
-            partition by anonymous_id
-            order by occurred_at, event_id
-        ) as link_rank
-
-    from identity_events
-    where anonymous_id is not null
-      and user_id is not null
-      and occurred_at <= {{ as_of() }}
+    select * from {{ ref('int_identity_first_links') }}
 
 ),
 
@@ -31,10 +14,10 @@ final as (
     select
         anonymous_id,
         user_id,
-        occurred_at as linked_at
+        linked_at
 
-    from links
-    where link_rank = 1
+    from first_links
+    where linked_at <= {{ as_of() }}
 
 )
 

@@ -40,14 +40,6 @@ sequence_goals as (
 
 ),
 
-tracked_events as (
-
-    select user_id, occurred_at
-    from user_events
-    where is_tracked
-
-),
-
 enrollments as (
 
     select
@@ -72,6 +64,38 @@ enrollment_goals as (
 
     from enrollments
     inner join sequence_goals on enrollments.sequence_id = sequence_goals.sequence_id
+
+),
+
+-- Activity goals need the tracked events of the users enrolled in such a sequence, from 14
+-- days before their earliest enrollment on; only those are read.
+activity_users as (
+
+    select distinct user_id
+    from enrollment_goals
+    where goal = 'activity'
+
+),
+
+activity_span as (
+
+    select {{ shift_hours('min(enrollment_key)', -14 * 24) }} as events_after
+    from enrollment_goals
+    where goal = 'activity'
+
+),
+
+tracked_events as (
+
+    select
+        user_events.user_id,
+        user_events.occurred_at
+
+    from user_events
+    cross join activity_span
+    inner join activity_users on user_events.user_id = activity_users.user_id
+    where user_events.is_tracked
+      and user_events.occurred_at > activity_span.events_after
 
 ),
 

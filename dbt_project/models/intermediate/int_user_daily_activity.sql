@@ -1,7 +1,7 @@
 -- Tracked activity per user per UTC day, up to as_of. Complete days come from the incremental
 -- identity rollup, stitched to users through int_identity_map; as_of's own day is recounted
--- from events so that nothing after as_of is counted. One row per day with at least one track
--- event (any track event is activity).
+-- from its events (int_user_edge_day_events) so that nothing after as_of is counted. One row
+-- per day with at least one track event (any track event is activity).
 with daily_activity_by_identity as (
 
     select * from {{ ref('int_identity_daily_activity') }}
@@ -14,9 +14,9 @@ identity_map as (
 
 ),
 
-user_events as (
+edge_day_events as (
 
-    select * from {{ ref('int_user_events') }}
+    select * from {{ ref('int_user_edge_day_events') }}
 
 ),
 
@@ -50,9 +50,8 @@ as_of_day as (
         min(occurred_at) as first_event_at,
         max(occurred_at) as last_event_at
 
-    from user_events
-    where is_tracked
-      and activity_date = {{ as_of_date() }}
+    from edge_day_events
+    where activity_date = {{ as_of_date() }}
     group by user_id, activity_date
 
 ),

@@ -2,6 +2,8 @@
 -- onboarding progress, conversion, activity windows, inactivity and lifecycle stage. The
 -- nurture segment rules read only this model (int_user_segment_candidates).
 {%- set t = as_of() %}
+{%- set day_7 = utc_date(shift_days(t, -7)) %}
+{%- set day_14 = utc_date(shift_days(t, -14)) %}
 with onboarding_steps as (
 
     select * from {{ ref('int_user_onboarding_steps') }}
@@ -14,9 +16,9 @@ user_daily_activity as (
 
 ),
 
-user_events as (
+edge_day_events as (
 
-    select * from {{ ref('int_user_events') }}
+    select * from {{ ref('int_user_edge_day_events') }}
 
 ),
 
@@ -31,9 +33,24 @@ last_activity as (
 
 ),
 
-recent_activity as (
+-- tracked events in (T - 7d, T] and in (T - 14d, T - 7d]: whole days from the daily activity,
+-- and the days that T - 7d and T - 14d cut through from their events (int_user_edge_day_events)
+recent_whole_days as (
 
-    -- tracked events in (T - 7d, T] and in (T - 14d, T - 7d]
+    select
+        user_id,
+        sum(case when activity_date > {{ day_7 }} then event_count else 0 end) as events_last_7d,
+        sum(case when activity_date < {{ day_7 }} then event_count else 0 end) as events_prev_7d
+
+    from user_daily_activity
+    where activity_date > {{ day_14 }}
+      and activity_date <> {{ day_7 }}
+    group by user_id
+
+),
+
+recent_cut_days as (
+
     select
         user_id,
         sum(case when occurred_at > {{ shift_hours(t, -7 * 24) }} then 1 else 0 end)
@@ -41,9 +58,25 @@ recent_activity as (
         sum(case when occurred_at <= {{ shift_hours(t, -7 * 24) }} then 1 else 0 end)
             as events_prev_7d
 
-    from user_events
-    where is_tracked
+    from edge_day_events
+    where activity_date in ({{ day_7 }}, {{ day_14 }})
       and occurred_at > {{ shift_hours(t, -14 * 24) }}
+    group by user_id
+
+),
+
+recent_activity as (
+
+    select
+        user_id,
+        sum(events_last_7d) as events_last_7d,
+        sum(events_prev_7d) as events_prev_7d
+
+    from (
+        select * from recent_whole_days
+        union all
+        select * from recent_cut_days
+    ) as recent_parts
     group by user_id
 
 ),

@@ -48,78 +48,195 @@ days as (
 
 ),
 
--- Each user as known at T_d: signed up by T_d once either their signup event or (when that
--- comes later) their first identified event happened; the signup time is re-derived as of T_d.
-user_days as (
+-- The counts of every day without a (day x user) product. T_d only grows with the day, so each
+-- user is counted in each count over a few runs of consecutive days: each run is an interval
+-- [starts_at, ends_at) of measurement times (ends_at null: still open at as_of), turned into a
+-- +1 on the first day measured at or after starts_at and a -1 on the first day measured at or
+-- after ends_at; a running sum over the days gives the counts.
+--
+-- Signed up and mature: a user is signed up at T_d once least(signup_event_at, first_event_at)
+-- <= T_d, with signed_up_at re-derived as of T_d: first_event_at until the signup event happens
+-- (when it comes later), then signup_event_at. Each of these at most two phases has a fixed
+-- signed_up_at, so it is mature from signed_up_at + conversion_window_days on, and converted or
+-- started within the window throughout.
+user_phases as (
 
     select
-        days.day,
-        days.measured_at,
-        onboarding_steps.user_id,
-        case
-            when onboarding_steps.signup_event_at <= days.measured_at then onboarding_steps.signup_event_at
-            else onboarding_steps.first_event_at
-        end as signed_up_at,
+        user_id,
+        first_event_at as signed_up_at,
+        first_event_at as phase_starts_at,
+        signup_event_at as phase_ends_at,
         {%- for step in onboarding_steps() %}
-        onboarding_steps.step_{{ loop.index }}_at{% if not loop.last %},{% endif %}
+        step_{{ loop.index }}_at{% if not loop.last %},{% endif %}
         {%- endfor %}
 
-    from days
-    inner join onboarding_steps
-        on least(onboarding_steps.signup_event_at, onboarding_steps.first_event_at) <= days.measured_at
+    from onboarding_steps
+    where signup_event_at is null
+       or signup_event_at > first_event_at
+
+    union all
+
+    select
+        user_id,
+        signup_event_at as signed_up_at,
+        signup_event_at as phase_starts_at,
+        cast(null as {{ type_timestamptz() }}) as phase_ends_at,
+        {%- for step in onboarding_steps() %}
+        step_{{ loop.index }}_at{% if not loop.last %},{% endif %}
+        {%- endfor %}
+
+    from onboarding_steps
+    where signup_event_at is not null
 
 ),
 
-user_day_status as (
+phase_status as (
 
     select
-        day,
-        measured_at,
         user_id,
-        signed_up_at <= {{ shift_days('measured_at', -var('conversion_window_days')) }} as is_mature,
+        phase_starts_at,
+        phase_ends_at,
+        {{ conversion_window_end('signed_up_at') }} as mature_from,
         {{ is_converted_sql('signed_up_at') }} as is_converted,
         {{ is_started_within_window_sql('signed_up_at') }} as is_started_within_window
 
-    from user_days
+    from user_phases
 
 ),
 
--- Active at T_d: a track event in (T_d - inactive_after_days, T_d]. A user-day overlaps that
--- window iff its last event is after the start and its first event is not after the end (exact,
--- since the window spans more than one day).
-active_user_days as (
+-- Active at T_d: a track event in (T_d - inactive_after_days, T_d], i.e. T_d in [event,
+-- event + inactive_after_days). For a user-day that is [first_event_at, last_event_at +
+-- inactive_after_days) (its events are less than a day apart). The spans of one user start and
+-- end in day order, so a span overlaps only through its predecessor: each keeps the part after
+-- the previous one's end (the spans become disjoint), and after the user signed up.
+activity_spans as (
 
-    select distinct
-        days.day,
-        user_daily_activity.user_id
+    select
+        user_id,
+        first_event_at as active_from,
+        {{ shift_days('last_event_at', var('inactive_after_days')) }} as active_until,
+        lag({{ shift_days('last_event_at', var('inactive_after_days')) }}) over (
+            partition by user_id
+            order by activity_date
+        ) as previous_active_until
 
-    from days
-    inner join user_daily_activity
-        on user_daily_activity.activity_date
-            between {{ utc_date(shift_days('days.measured_at', -var('inactive_after_days'))) }}
-            and {{ utc_date('days.measured_at') }}
-        and user_daily_activity.last_event_at > {{ shift_days('days.measured_at', -var('inactive_after_days')) }}
-        and user_daily_activity.first_event_at <= days.measured_at
+    from user_daily_activity
+
+),
+
+activity_intervals as (
+
+    select
+        greatest(
+            activity_spans.active_from,
+            activity_spans.previous_active_until,
+            least(onboarding_steps.signup_event_at, onboarding_steps.first_event_at)
+        ) as starts_at,
+        activity_spans.active_until as ends_at
+
+    from activity_spans
+    inner join onboarding_steps on activity_spans.user_id = onboarding_steps.user_id
+
+),
+
+status_intervals as (
+
+    select
+        phase_starts_at as starts_at,
+        phase_ends_at as ends_at,
+        1 as signed_up_users,
+        0 as mature_signups,
+        0 as converted_users,
+        0 as started_in_window_users,
+        0 as active_users
+
+    from phase_status
+
+    union all
+
+    select
+        mature_from as starts_at,
+        phase_ends_at as ends_at,
+        0 as signed_up_users,
+        1 as mature_signups,
+        case when is_converted then 1 else 0 end as converted_users,
+        case when is_started_within_window then 1 else 0 end as started_in_window_users,
+        0 as active_users
+
+    from phase_status
+    where phase_ends_at is null
+       or mature_from < phase_ends_at
+
+    union all
+
+    select
+        starts_at,
+        ends_at,
+        0 as signed_up_users,
+        0 as mature_signups,
+        0 as converted_users,
+        0 as started_in_window_users,
+        1 as active_users
+
+    from activity_intervals
+    where starts_at < ends_at
+
+),
+
+{%- set counts = ['signed_up_users', 'mature_signups', 'converted_users', 'started_in_window_users', 'active_users'] %}
+
+status_changes as (
+
+    select
+        {{ first_day_measured_at_or_after('starts_at') }} as day,
+        {%- for count in counts %}
+        {{ count }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+
+    from status_intervals
+    where starts_at <= {{ t }}
+
+    union all
+
+    select
+        {{ first_day_measured_at_or_after('ends_at') }} as day,
+        {%- for count in counts %}
+        -{{ count }} as {{ count }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+
+    from status_intervals
+    where ends_at <= {{ t }}
+
+),
+
+daily_changes as (
+
+    -- a change before the first day counts from the first day
+    select
+        greatest(status_changes.day, bounds.first_day) as day,
+        {%- for count in counts %}
+        sum(status_changes.{{ count }}) as {{ count }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+
+    from status_changes
+    cross join bounds
+    group by greatest(status_changes.day, bounds.first_day)
 
 ),
 
 daily_counts as (
 
     select
-        user_day_status.day,
-        count(*) as signed_up_users,
-        sum(case when user_day_status.is_mature then 1 else 0 end) as mature_signups,
-        sum(case when user_day_status.is_mature and user_day_status.is_converted then 1 else 0 end)
-            as converted_users,
-        sum(case when user_day_status.is_mature and user_day_status.is_started_within_window then 1 else 0 end)
-            as started_in_window_users,
-        sum(case when active_user_days.user_id is not null then 1 else 0 end) as active_users
+        days.day,
+        {%- for count in counts %}
+        sum(daily_changes.{{ count }}) over (
+            order by days.day
+            rows between unbounded preceding and current row
+        ) as {{ count }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
 
-    from user_day_status
-    left join active_user_days
-        on user_day_status.day = active_user_days.day
-        and user_day_status.user_id = active_user_days.user_id
-    group by user_day_status.day
+    from days
+    left join daily_changes on days.day = daily_changes.day
 
 ),
 

@@ -27,16 +27,30 @@ recent_active_days as (
 
 ),
 
+recently_active_users as (
+
+    -- only they can have a current streak (one reaching as_of's day or the day before)
+    select distinct user_id
+    from user_daily_activity
+    where activity_date >= {{ dbt.dateadd('day', -1, as_of_date()) }}
+
+),
+
 activity_islands as (
 
     -- consecutive active days share (day number - row number)
     select
-        user_id,
-        activity_date,
-        {{ dbt.datediff("cast('1970-01-01' as date)", 'activity_date', 'day') }}
-            - row_number() over (partition by user_id order by activity_date) as island_id
+        user_daily_activity.user_id,
+        user_daily_activity.activity_date,
+        {{ dbt.datediff("cast('1970-01-01' as date)", 'user_daily_activity.activity_date', 'day') }}
+            - row_number() over (
+                partition by user_daily_activity.user_id
+                order by user_daily_activity.activity_date
+            ) as island_id
 
     from user_daily_activity
+    inner join recently_active_users
+        on user_daily_activity.user_id = recently_active_users.user_id
 
 ),
 
