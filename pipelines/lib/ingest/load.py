@@ -86,25 +86,25 @@ def _insert_rejects(
 
 
 def _insert_checked_rejects(
-    con, batch: Chunk, checked: pa.Table, source: str, now: datetime
+    con, batch: Chunk, checked_rows: pa.Table, source: str, now: datetime
 ) -> None:
-    """Rejected rows of `checked`, each with its record as received."""
+    """Rejected rows of `checked_rows`, each with its record as received."""
     # Bytes that are not UTF-8 cannot be SQL text: keep them escaped, byte for byte.
     bad_bytes = con.execute(
-        "select line_number, raw_bytes from checked where error_code = 'not_utf8'"
+        "select line_number, raw_bytes from checked_rows where error_code = 'not_utf8'"
     ).fetchall()
     escaped = [
         bytes(raw or b"").rstrip(b"\r\n").decode("utf-8", errors="backslashreplace")
         for _, raw in bad_bytes
     ]
-    utf8_fixes = pa.table(  # noqa: F841 - read by name, like `chunk` and `checked`
+    utf8_fixes = pa.table(  # noqa: F841 - read by name, like the two tables above
         {
             "line_number": pa.array([line for line, _ in bad_bytes], pa.int64()),
             "raw_text": pa.array(escaped, pa.string()),
         }
     )
-    chunk = batch.table  # noqa: F841 - read by `columns_raw_records_sql`
-    if batch.kind == "columns":  # JSON Lines keep their raw text in `checked` already
+    landing_chunk = batch.table  # noqa: F841 - read by `columns_raw_records_sql`
+    if batch.kind == "columns":  # JSON Lines keep their raw text in `checked_rows` already
         rebuilt = columns_raw_records_sql(batch.table.schema)
     else:
         rebuilt = "select null::bigint as line_number, null::varchar as raw_text where false"
@@ -114,7 +114,7 @@ def _insert_checked_rejects(
         select $source, c.line_number,
                left(coalesce(f.raw_text, c.raw_record, r.raw_text), {MAX_KEPT_RAW_CHARS}),
                c.error_code, c.error_message, $now
-        from checked c
+        from checked_rows c
         left join utf8_fixes f using (line_number)
         left join ({rebuilt}) r using (line_number)
         where c.error_code is not null
@@ -129,26 +129,27 @@ def _load_chunk(
     # The file is one transaction, so nothing per chunk may be a catalog object: a temp table
     # replaced or a view unregistered inside it is kept (with its Arrow data) until commit,
     # and memory would grow with every chunk. The chunk and its validation result are Arrow
-    # tables that the SQL reads by variable name (DuckDB's replacement scan) instead.
-    chunk = batch.table  # noqa: F841 - read by the validation SQL
+    # tables that the SQL reads by variable name (DuckDB's replacement scan) instead; the
+    # names are distinctive because a warehouse table of the same name would win.
+    landing_chunk = batch.table  # noqa: F841 - read by the validation SQL
     candidates = (
         lines_candidates_sql()
         if batch.kind == "lines"
         else columns_candidates_sql(batch.table.schema)
     )
-    checked = con.sql(
+    checked_rows = con.sql(
         checked_sql(candidates), params={"reference_time": reference_time}
     ).to_arrow_table()
-    read = checked.num_rows
-    rejected = read - checked["error_code"].null_count
+    read = checked_rows.num_rows
+    rejected = read - checked_rows["error_code"].null_count
     if rejected:
-        _insert_checked_rejects(con, batch, checked, source, now)
+        _insert_checked_rejects(con, batch, checked_rows, source, now)
     loaded = con.execute(
         """
         insert into raw.events
         select event_id, event_type, event_name, user_id, anonymous_id, occurred_at,
                coalesce(received_at, $now), properties, traits, context, $source, $now
-        from checked c
+        from checked_rows c
         where error_code is null
           and not exists (select 1 from raw.events e where e.event_id = c.event_id)
         qualify row_number() over (partition by event_id order by line_number) = 1
@@ -157,7 +158,7 @@ def _load_chunk(
     ).fetchone()[0]
     if rejected:
         for code, count in con.execute(
-            "select error_code, count(*) from checked where error_code is not null group by 1"
+            "select error_code, count(*) from checked_rows where error_code is not null group by 1"
         ).fetchall():
             report.rejections[code] += count
     report.rows_read += read

@@ -1,4 +1,5 @@
-"""Set-based validation SQL: every chunk becomes `candidates`, then `checked`.
+"""Set-based validation SQL: every chunk (`landing_chunk`) becomes `candidates`, then the
+checked rows (`checked_rows`).
 
 Each candidate row carries the Segment fields as JSON values (null when absent), whatever
 format the file had, so one rule list judges JSON Lines, CSV and Parquet alike. The first
@@ -132,7 +133,7 @@ REJECTION_RULES: tuple[tuple[str, str, str], ...] = (
 
 
 def lines_candidates_sql() -> str:
-    """Candidates from a `chunk` of (line_number, raw) JSON Lines; blank lines dropped.
+    """Candidates from a `landing_chunk` of (line_number, raw) JSON Lines; blank lines dropped.
 
     Each line is parsed once into a struct of its Segment fields (`json_transform`; absent
     and JSON null both become SQL null). A line keeps its line break here; it is stripped
@@ -144,7 +145,7 @@ def lines_candidates_sql() -> str:
     with decoded as (
         select line_number, raw as raw_bytes, octet_length(raw) as record_bytes,
                try(decode(raw)) as raw_text
-        from chunk
+        from landing_chunk
     ),
     parsed as (
         select *,
@@ -191,12 +192,12 @@ def _columns_parts(schema: pa.Schema) -> tuple[dict[str, str], str]:
         else:
             texts[name] = ""  # typed Parquet column: rendered with to_json below
     text_columns = ", ".join(f"{expr} as t_{name}" for name, expr in texts.items() if expr)
-    decoded = f"select *{', ' + text_columns if text_columns else ''} from chunk"
+    decoded = f"select *{', ' + text_columns if text_columns else ''} from landing_chunk"
     return texts, decoded
 
 
 def columns_candidates_sql(schema: pa.Schema) -> str:
-    """Candidates from a `chunk` of CSV (binary) or Parquet (typed) columns.
+    """Candidates from a `landing_chunk` of CSV (binary) or Parquet (typed) columns.
 
     `raw_record` is left null here: building it for every row costs as much as the rest of
     the validation, so `columns_raw_records_sql` builds it for the rejected rows only.
@@ -236,8 +237,8 @@ def columns_candidates_sql(schema: pa.Schema) -> str:
 
 
 def columns_raw_records_sql(schema: pa.Schema) -> str:
-    """(line_number, raw_text): each row of a columns `chunk` as a JSON object, as received,
-    for the rows that `checked` rejected."""
+    """(line_number, raw_text): each row of a columns `landing_chunk` as a JSON object, as received,
+    for the rows that `checked_rows` rejected."""
     texts, decoded = _columns_parts(schema)
     raw_pairs = ", ".join(
         f"'{name}', {('t_' + name) if texts[name] else _quote(name)}" for name in texts
@@ -246,7 +247,7 @@ def columns_raw_records_sql(schema: pa.Schema) -> str:
     with decoded as ({decoded})
     select line_number, json_object({raw_pairs})::varchar as raw_text
     from decoded
-    where line_number in (select line_number from checked where error_code is not null)
+    where line_number in (select line_number from checked_rows where error_code is not null)
     """
 
 
