@@ -24,8 +24,7 @@ with identity_events as (
 high_water_mark as (
 
     select
-        {{ shift_hours("coalesce(max(last_ingested_at), cast('1900-01-01 00:00:00+00:00' as " ~ type_timestamptz() ~ "))", -(var('late_data_lookback_hours') | int)) }}
-            as reload_ingested_after
+        {{ reload_ingested_after() }} as reload_ingested_after
 
     from {{ this }}
 

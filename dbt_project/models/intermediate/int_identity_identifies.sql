@@ -24,8 +24,7 @@ with segment_identifies as (
 high_water_mark as (
 
     select
-        {{ shift_hours("coalesce(max(ingested_at), cast('1900-01-01 00:00:00+00:00' as " ~ type_timestamptz() ~ "))", -(var('late_data_lookback_hours') | int)) }}
-            as reload_ingested_after
+        {{ reload_ingested_after('ingested_at') }} as reload_ingested_after
 
     from {{ this }}
 
