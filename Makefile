@@ -8,11 +8,13 @@ UI_PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export BIS_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: help install demo test test-postgres test-browser lint ui docs bench clean
+.PHONY: help install demo test check check-clock test-postgres test-browser lint ui docs bench clean
 
 help:
 	@echo "make demo   set up, generate sample data, run the whole pipeline"
 	@echo "make test   set up, then lint and the full test suite (pytest + dbt build)"
+	@echo "make check  the fast tests only (no dbt build, no server): the edit-test loop"
+	@echo "make check-clock  the fast tests with the system clock 400 days ahead (datefudge)"
 	@echo "make test-postgres  dbt build on a throwaway PostgreSQL server, marts compared with DuckDB"
 	@echo "make ui     the Dagster UI on http://$(UI_HOST):$(UI_PORT)"
 	@echo "make test-browser  the dashboard in headless Chromium (installs it when missing)"
@@ -35,10 +37,33 @@ demo: $(STAMP)
 
 # PostgreSQL comes from Debian's package, installed here when missing, so that CI proves
 # every model on both engines (DESIGN §10); BIS_REQUIRE_POSTGRES turns a skip into a failure.
+# The suite runs on every core (pytest-xdist), one test file per worker at a time so that a
+# file's shared fixtures (a built warehouse, a server) are built once.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python tests/dbt/pg_throwaway.py install
-	BIS_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest
+	BIS_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -n auto --dist loadfile
+	$(MAKE) --no-print-directory check-clock
+
+# Tests marked `slow` need a dbt build, a server (PostgreSQL, Dagster, a browser) or the whole
+# pipeline; everything else is the fast subset, parallel on every core (pytest-xdist).
+FAST_TESTS := -m "not slow" -q -p no:cacheprovider -n auto
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest $(FAST_TESTS)
+
+# One clock: no behaviour or test may depend on the wall clock, so the fast tests must pass
+# with the system clock far ahead too. Debian's datefudge (installed when missing) moves the
+# wall clock of the test process and its children and leaves monotonic time alone. (Debian
+# 12's faketime 0.9.10 breaks Python's timed waits: Event.wait hangs, or sleep fails EINVAL.)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
+CLOCK_AHEAD ?= 400 days
+check-clock: $(STAMP)
+	@command -v datefudge >/dev/null || \
+		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq datefudge)
+	@ahead="$$(date -u -d '+$(CLOCK_AHEAD)' '+%F %T')"; \
+	echo "fast tests with the system clock $(CLOCK_AHEAD) ahead: $$ahead UTC"; \
+	datefudge "$$ahead" $(BIN)/python -m pytest $(FAST_TESTS)
 
 # The models on a real PostgreSQL server (DESIGN §10): installs Debian's postgresql package when
 # initdb is missing (apt-get, as root or with sudo -n), then the tests start a throwaway server.

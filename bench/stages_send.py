@@ -47,11 +47,20 @@ def _sender(cfg: Config, per_request: int) -> Any:
     )
 
 
-def _send(con: Any, sender: Any, run_id: str) -> tuple[float, Any]:
+def _send(con: Any, sender: Any, run_id: str, clock: Any) -> tuple[float, Any]:
+    from pipelines.lib.messaging.gate import SendGate
     from pipelines.lib.messaging.send import send_planned
+    from pipelines.lib.settings import FLAGS_FILE
 
     return timed(
-        lambda: send_planned(con, sender=sender, run_id=run_id, max_sends_per_run=10_000_000)
+        lambda: send_planned(
+            con,
+            sender=sender,
+            run_id=run_id,
+            max_sends_per_run=10_000_000,
+            gate=SendGate(FLAGS_FILE, "dev"),
+            clock=clock,
+        )
     )
 
 
@@ -74,7 +83,7 @@ def stage_plan_send(cfg: Config) -> Result:
             )
         )
         sender = _sender(cfg, 1000)
-        send_seconds, report = _send(con, sender, "bench-send-batched")
+        send_seconds, report = _send(con, sender, "bench-send-batched", cfg.t0)
     statuses = {}
     for (_, status), count in plan.decisions.items():
         statuses[status] = statuses.get(status, 0) + count
@@ -126,7 +135,7 @@ def stage_send_one_by_one(cfg: Config) -> Result:
             {"limit": limit},
         )
         sender = _sender(cfg, 1)
-        seconds, report = _send(con, sender, "bench-send-one-by-one")
+        seconds, report = _send(con, sender, "bench-send-one-by-one", cfg.t0)
     return {
         "seconds": seconds,
         "events": None,

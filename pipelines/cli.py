@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from pipelines.lib.clock import as_of as pipeline_clock
-from pipelines.lib.settings import FLAGS_FILE, SEQUENCES_DIR, load_settings
+from pipelines.lib.faults import about, one_line
+from pipelines.lib.runlock import waiting
+from pipelines.lib.settings import FLAGS_FILE, SEQUENCES_DIR, Settings, load_settings
 
 FORMATS = ("jsonl", "jsonl.gz", "parquet", "csv")
 
@@ -22,16 +26,17 @@ def _generate(args: argparse.Namespace) -> int:
     # Anchored to the day, so the same seed on the same day writes byte-identical files.
     end_at = datetime(clock.year, clock.month, clock.day, tzinfo=UTC)
     out_dir = Path(args.out) if args.out else settings.landing_events_dir
-    result = generate_sample(
-        out_dir=out_dir,
-        end_at=end_at,
-        users=args.users,
-        days=args.days,
-        seed=args.seed,
-        fmt=args.format,
-        bad_lines=args.bad_lines,
-        progress=sys.stderr.isatty(),
-    )
+    with about(out_dir):  # name the folder in a write error that names no file
+        result = generate_sample(
+            out_dir=out_dir,
+            end_at=end_at,
+            users=args.users,
+            days=args.days,
+            seed=args.seed,
+            fmt=args.format,
+            bad_lines=args.bad_lines,
+            progress=sys.stderr.isatty(),
+        )
     for path in result.files:
         print(f"wrote {path}")
     print(
@@ -41,17 +46,39 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _clock_settings(args: argparse.Namespace) -> Settings:
+    """Settings, with `--allow-future-clock` applied."""
+    settings = load_settings()
+    if getattr(args, "allow_future_clock", False):
+        settings = dataclasses.replace(settings, allow_future_clock=True)
+    return settings
+
+
+def _exclusive(settings: Settings, args: argparse.Namespace) -> AbstractContextManager[None]:
+    """The data dir's run lock for the whole command, so its stages and dbt run back to back
+    with no other writer in between; a second command waits (`--wait`) for the first."""
+    from pipelines.lib.runlock import Holder, run_lock
+
+    def tell(holder: Holder) -> None:
+        if sys.stderr.isatty():  # a person is watching; logs get only the outcome
+            print(f"bis {args.command}: waiting for {holder.describe()}", file=sys.stderr)
+
+    return run_lock(settings.data_dir, f"bis {args.command}", on_wait=tell)
+
+
 def _run(args: argparse.Namespace) -> int:
     from pipelines.lib.pipeline import run_pipeline
 
-    settings = load_settings()
+    settings = _clock_settings(args)
     clock = pipeline_clock(args.as_of)
-    print(
+    header = (
         f"bis run: as_of {clock:%Y-%m-%dT%H:%M:%SZ}, env {settings.env},"
         f" warehouse {settings.warehouse_path}"
     )
-    report = run_pipeline(settings, clock)
-    for line in report.lines:
+    with _exclusive(settings, args):
+        report = run_pipeline(settings, clock)
+    # Printed after the run: a run that cannot start or meets a fault says one line only.
+    for line in [header, *report.lines]:
         print(line)
     return 1 if report.failed else 0
 
@@ -59,11 +86,13 @@ def _run(args: argparse.Namespace) -> int:
 def _send(args: argparse.Namespace) -> int:
     from pipelines.lib.pipeline import plan_and_send
 
-    settings = load_settings()
-    report = plan_and_send(settings, pipeline_clock(args.as_of))
+    settings = _clock_settings(args)
+    clock = pipeline_clock(args.as_of)
+    with _exclusive(settings, args):
+        report = plan_and_send(settings, clock)
     for line in report.lines:
         print(line)
-    return 0
+    return 1 if report.failed else 0
 
 
 def _sequences_check(args: argparse.Namespace) -> int:
@@ -199,10 +228,21 @@ def _simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         start=pipeline_clock(args.start) if args.start else None,
     )
-    print(f"bis simulate: {data_dir} (its own warehouse, landing folders and outbox)")
     result = run_simulation(data_dir, config, now=pipeline_clock(None), reset=args.reset)
+    # Printed after the run, as `bis run` does: a fault of the machine says one line only.
+    print(f"bis simulate: {data_dir} (its own warehouse, landing folders and outbox)")
     print("\n".join(result.lines))
     return 1 if result.failed else 0
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value >= 0:  # also refuses NaN
+        raise argparse.ArgumentTypeError(f"{text!r} must be zero or more seconds")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -224,11 +264,24 @@ def build_parser() -> argparse.ArgumentParser:
     generate.set_defaults(handler=_generate)
 
     run = commands.add_parser("run", help="ingest → dbt → plan → send → dashboard")
-    run.add_argument("--as-of", help="the pipeline clock, ISO 8601 (default: $BIS_AS_OF or now)")
-    run.set_defaults(handler=_run)
-
     send = commands.add_parser("send", help="plan and send once, on the marts as they are")
-    send.add_argument("--as-of", help="the pipeline clock, ISO 8601 (default: $BIS_AS_OF or now)")
+    for command in (run, send):
+        command.add_argument(
+            "--as-of", help="the pipeline clock, ISO 8601 (default: $BIS_AS_OF or now)"
+        )
+        command.add_argument(
+            "--wait",
+            type=_seconds,
+            metavar="SECONDS",
+            help="how long to wait for another run holding the warehouse"
+            " (default: $BIS_WAREHOUSE_WAIT or 600)",
+        )
+        command.add_argument(
+            "--allow-future-clock",
+            action="store_true",
+            help="outside dev, accept a clock more than 15 min ahead of this machine's",
+        )
+    run.set_defaults(handler=_run)
     send.set_defaults(handler=_send)
 
     sequences = commands.add_parser("sequences", help="message sequences")
@@ -304,9 +357,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("bis: --users and --days must be at least 1", file=sys.stderr)
         return 2
     try:
-        return args.handler(args)
+        with waiting(getattr(args, "wait", None)):
+            return args.handler(args)
     except (ValueError, FileNotFoundError) as exc:
         print(f"bis {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:
+        # A busy warehouse or a fault of the machine (disk full, read-only folder): one
+        # line naming the holder or the path, not a traceback. Anything else is a bug.
+        line = one_line(exc)
+        if line is None:
+            raise
+        print(f"bis {args.command}: {line}", file=sys.stderr)
         return 1
 
 

@@ -4,12 +4,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from pipelines.lib.warehouse import open_warehouse
+
+# `make check` runs the fast tests: everything not marked `slow`. Slow means it needs a dbt
+# build, a server (PostgreSQL, Dagster's UI, a browser) or the whole pipeline; these folders
+# hold nothing else. Slow tests elsewhere carry the mark themselves.
+SLOW_FOLDERS = ("bench", "browser", "dbt")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_root = Path(__file__).parent
+    for item in items:
+        parts = item.path.relative_to(tests_root).parts
+        if parts and parts[0] in SLOW_FOLDERS:
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -45,3 +59,19 @@ def write_jsonl(path: Path, records: list) -> Path:
                 line = json.dumps(record).encode()
             handle.write(line + b"\n")
     return path
+
+
+# Measurements a test records with `record_property(name, value)` for the CI log (the
+# rollback drill's delay from the flag change to the last send): printed after the run.
+REPORTED_PROPERTIES = ("rollback_drill",)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    # The machine's clock as the tests saw it: `make check-clock` moves it ahead, and the log
+    # shows that it did (the suite must pass on any date).
+    terminalreporter.write_line(f"wall clock of this run: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.stats.get(outcome, []):
+            for name, value in getattr(report, "user_properties", []):
+                if name in REPORTED_PROPERTIES and report.when == "call":
+                    terminalreporter.write_line(f"{name} ({outcome}): {json.dumps(value)}")

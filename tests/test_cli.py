@@ -24,6 +24,7 @@ def _loaded(output: str) -> tuple[int, int, int]:
     return tuple(int(group) for group in match.groups())
 
 
+@pytest.mark.slow  # the whole pipeline, dbt included, twice
 def test_generate_then_run_twice(data_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out = _run(
         capsys, "generate", "--users", "200", "--days", "30", "--bad-lines", "12", "--as-of", AS_OF

@@ -35,3 +35,9 @@ def as_of(override: str | datetime | None = None) -> datetime:
     if env_value:
         return parse_timestamp(env_value)
     return datetime.now(UTC)
+
+
+def wall_clock() -> datetime:
+    """The machine's clock. Only for guarding the pipeline clock and for real-time ages
+    (a stuck `sending` row, a webhook signature's freshness): no rule reads it."""
+    return datetime.now(UTC)

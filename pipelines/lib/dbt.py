@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -14,7 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+import duckdb
+
+from pipelines.lib.faults import about, fault_in_text, out_of_memory_in_text
+from pipelines.lib.runlock import run_lock
 from pipelines.lib.settings import PROJECT_ROOT, Settings
+from pipelines.lib.warehouse import connect, is_lock_text, locked_error
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # Unit tests check SQL logic on fixed inputs: CI runs them, production builds leave them out.
@@ -114,8 +120,13 @@ def _keep_partial_parse(settings: Settings, target_path: Path) -> None:
     cached = _parse_cache(settings)
     cached.parent.mkdir(parents=True, exist_ok=True)
     staging = cached.with_name(f"{PARTIAL_PARSE_FILE}.{os.getpid()}")
-    shutil.copyfile(produced, staging)
-    os.replace(staging, cached)
+    try:
+        with about(staging):
+            shutil.copyfile(produced, staging)
+        os.replace(staging, cached)
+    except BaseException:
+        staging.unlink(missing_ok=True)  # a disk that filled mid-copy leaves no half file
+        raise
 
 
 def parse_manifest(settings: Settings) -> None:
@@ -141,12 +152,40 @@ def clock_env(as_of: datetime) -> Iterator[None]:
             os.environ["BIS_AS_OF"] = previous
 
 
+def wait_until_writable(path: Path) -> None:
+    """Wait (bounded, `runlock.wait_seconds()`) until no other process holds DuckDB's lock on
+    the warehouse, e.g. an analyst's session: dbt itself would fail on it at once."""
+    # Other errors are not a lock conflict (connect waits those out): dbt reports them itself.
+    with contextlib.suppress(duckdb.Error):
+        connect(path).close()
+
+
+def _machine_trouble(settings: Settings, code: int, output: str) -> Exception | None:
+    """A failed dbt run's cause when it is the machine's, not the models': a lock conflict
+    (WarehouseLockedError naming the holder) or a fault such as a full disk (OSError)."""
+    if code == 0:
+        return None
+    if is_lock_text(output):
+        return locked_error(settings.warehouse_path, output, None)
+    return fault_in_text(output) or out_of_memory_in_text(output)
+
+
 def run_dbt_build(settings: Settings, as_of: datetime, *extra: str) -> DbtBuildResult:
     """`dbt build` (models and data tests) at the pipeline clock.
 
     Unit tests check SQL logic on fixed inputs, not the data: `make test` runs them, and the
     pipeline leaves them out (as dbt recommends for production builds).
+
+    dbt runs under the data dir's run lock (already held inside `bis run`), after waiting out
+    any other DuckDB session. A failure caused by the machine is raised as one clear error
+    (WarehouseLockedError, or OSError such as ENOSPC) instead of dbt's traceback.
     """
+    with run_lock(settings.data_dir):
+        wait_until_writable(settings.warehouse_path)
+        return _build(settings, as_of, *extra)
+
+
+def _build(settings: Settings, as_of: datetime, *extra: str) -> DbtBuildResult:
     with tempfile.TemporaryDirectory(prefix="bis-dbt-") as scratch:
         target_path = Path(scratch) / "target"
         _seed_partial_parse(settings, target_path)
@@ -156,6 +195,9 @@ def run_dbt_build(settings: Settings, as_of: datetime, *extra: str) -> DbtBuildR
             target_path,
             as_of,
         )
+        trouble = _machine_trouble(settings, code, output)
+        if trouble is not None:
+            raise trouble
         _keep_partial_parse(settings, target_path)
         results_path = target_path / "run_results.json"
         results = json.loads(results_path.read_text())["results"] if results_path.exists() else []

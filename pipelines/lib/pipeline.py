@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+from pipelines.lib.clock import wall_clock
 from pipelines.lib.dbt import run_dbt_build
+from pipelines.lib.faults import machine_fault
 from pipelines.lib.ingest import IngestSummary, ingest_landing_folder
 from pipelines.lib.ingest.report import summary_line
 from pipelines.lib.kpis import kpi_lines, latest_kpis
-from pipelines.lib.settings import Settings
+from pipelines.lib.messaging.ledger_clock import check_pipeline_clock
+from pipelines.lib.settings import FLAGS_FILE, Settings
 from pipelines.lib.warehouse import open_warehouse
 
 if TYPE_CHECKING:
@@ -79,6 +82,7 @@ def email_events_stage(settings: Settings, as_of: datetime, report: RunReport) -
         f" {loaded.rejected} rejected; suppressions added {applied.suppressions_added},"
         f" unknown sends confirmed {applied.confirmed_unknown}"
     )
+    report.lines.extend(f"email events: skipped {path}: {why}" for path, why in loaded.skipped)
 
 
 def plan_stage(
@@ -98,25 +102,38 @@ def plan_stage(
             env=settings.env,
             as_of=as_of,
             plan_id=new_id("plan", as_of),
+            allow_future_clock=settings.allow_future_clock,
         )
     report.plan = result
     report.lines.append(plan_summary(result))
 
 
 def send_stage(settings: Settings, as_of: datetime, report: RunReport) -> None:
+    from pipelines.lib.messaging.gate import SendGate
     from pipelines.lib.messaging.policy import Guardrails
     from pipelines.lib.messaging.report import send_summary
     from pipelines.lib.messaging.runtime import build_sender, new_id
-    from pipelines.lib.messaging.send import send_planned
+    from pipelines.lib.messaging.send import SendHalted, send_planned
 
     sender = build_sender(settings)
     with open_warehouse(settings.warehouse_path) as con:
-        sent = send_planned(
-            con,
-            sender=sender,
-            run_id=new_id("send", as_of),
-            max_sends_per_run=Guardrails().max_sends_per_run,
-        )
+        try:
+            sent = send_planned(
+                con,
+                sender=sender,
+                run_id=new_id("send", as_of),
+                max_sends_per_run=Guardrails().max_sends_per_run,
+                gate=SendGate(FLAGS_FILE, settings.env),
+                clock=as_of,
+            )
+        except SendHalted as halted:
+            if machine_fault(halted) is not None:
+                raise  # disk full or read-only outbox: one line; the unsent rows stay planned
+            report.sent = halted.report
+            report.lines.append(send_summary(halted.report))
+            report.lines.append(f"send: STOPPED {halted}")
+            report.failed = True
+            return
     report.sent = sent
     report.lines.append(send_summary(sent))
     if sender.provider == "outbox":
@@ -146,19 +163,37 @@ STAGES: list[tuple[str, Stage]] = [
 ]
 
 
-def plan_and_send(settings: Settings, as_of: datetime) -> RunReport:
-    """`bis send`: plan and send once, on the marts as they are."""
-    report = RunReport(as_of=as_of)
-    for stage in (email_events_stage, plan_stage, send_stage):
-        stage(settings, as_of, report)
-    return report
+def check_clock(settings: Settings, as_of: datetime) -> None:
+    """Refuse a clock behind the ledger's (or, outside dev, far ahead of the machine's)
+    before any stage runs: ingest judges timestamps against it too, so a wrong clock must
+    not get as far as rejecting events."""
+    if not settings.warehouse_path.exists():
+        return  # a first run: no ledger yet, nothing to go back behind
+    with open_warehouse(settings.warehouse_path) as con:
+        check_pipeline_clock(
+            con,
+            as_of,
+            env=settings.env,
+            wall_now=wall_clock(),
+            allow_future=settings.allow_future_clock,
+        )
 
 
-def run_pipeline(settings: Settings, as_of: datetime) -> RunReport:
-    """Run every stage in order; a stage that fails stops the ones after it."""
+def _run_stages(settings: Settings, as_of: datetime, stages: list[Stage]) -> RunReport:
+    check_clock(settings, as_of)
     report = RunReport(as_of=as_of)
-    for _name, stage in STAGES:
+    for stage in stages:
         stage(settings, as_of, report)
         if report.failed:
             break
     return report
+
+
+def plan_and_send(settings: Settings, as_of: datetime) -> RunReport:
+    """`bis send`: plan and send once, on the marts as they are."""
+    return _run_stages(settings, as_of, [email_events_stage, plan_stage, send_stage])
+
+
+def run_pipeline(settings: Settings, as_of: datetime) -> RunReport:
+    """Run every stage in order; a stage that fails stops the ones after it."""
+    return _run_stages(settings, as_of, [stage for _name, stage in STAGES])

@@ -17,6 +17,9 @@ FLAGS_FILE = PROJECT_ROOT / "flags" / "flags.yaml"
 class Settings:
     env: str
     data_dir: Path
+    # Outside dev a pipeline clock more than 15 minutes ahead of the machine's is refused
+    # unless this is set (`BIS_ALLOW_FUTURE_CLOCK=1` or `--allow-future-clock`).
+    allow_future_clock: bool = False
 
     @property
     def landing_events_dir(self) -> Path:
@@ -45,4 +48,11 @@ def load_settings() -> Settings:
     if env not in ENVIRONMENTS:
         raise ValueError(f"BIS_ENV={env!r} is not one of {', '.join(ENVIRONMENTS)}")
     data_dir = Path(os.environ.get("BIS_DATA_DIR", "").strip() or "data")
-    return Settings(env=env, data_dir=data_dir.resolve())
+    allow_future = os.environ.get("BIS_ALLOW_FUTURE_CLOCK", "").strip().lower()
+    if allow_future not in ("", "0", "1", "true", "false", "yes", "no"):
+        raise ValueError(f"BIS_ALLOW_FUTURE_CLOCK={allow_future!r} is not one of 1, 0")
+    return Settings(
+        env=env,
+        data_dir=data_dir.resolve(),
+        allow_future_clock=allow_future in ("1", "true", "yes"),
+    )

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.lib.faults import about
+
 # The app page for each onboarding micro-commitment (the next step's call to action).
 NEXT_STEP_ACTIONS = {
     "Profile Completed": ("Complete your profile", "/settings/profile"),
@@ -71,14 +73,18 @@ def export_user_progress(con: duckdb.DuckDBPyConnection, out_path: Path) -> int:
     names = [d[0] for d in cursor.description]
     url = app_url()
     count = 0
-    with temp.open("w", encoding="utf-8") as handle:
-        while batch := cursor.fetchmany(10_000):
-            for row in batch:
-                handle.write(
-                    json.dumps(_with_action(dict(zip(names, row, strict=True)), url)) + "\n"
-                )
-                count += 1
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, out_path)
+    try:
+        with about(out_path), temp.open("w", encoding="utf-8") as handle:
+            while batch := cursor.fetchmany(10_000):
+                for row in batch:
+                    handle.write(
+                        json.dumps(_with_action(dict(zip(names, row, strict=True)), url)) + "\n"
+                    )
+                    count += 1
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, out_path)
+    except BaseException:
+        temp.unlink(missing_ok=True)  # a full disk leaves no half-written export behind
+        raise
     return count

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.lib.runlock import WarehouseBusyError, read_holder, run_lock, wait_seconds
+
 MIGRATIONS_PACKAGE = "pipelines.lib.migrations"
 # DuckDB's own default takes 80% of the machine's memory; the pipeline promises a few GiB.
 # dbt's profiles read the same variable, so every process holding the warehouse stays bounded.
@@ -24,34 +26,77 @@ def memory_limit() -> str:
     return os.environ.get("BIS_DUCKDB_MEMORY_LIMIT", "").strip() or DEFAULT_MEMORY_LIMIT
 
 
-_LOCK_HOLDER = re.compile(r"PID (\d+)")
+# DuckDB: `Conflicting lock is held in /usr/bin/python3.11 (PID 5956)`.
+_LOCK_HOLDER = re.compile(r"lock is held in (?P<program>.*?) \(PID (?P<pid>\d+)\)")
 
 
-class WarehouseLockedError(RuntimeError):
+class WarehouseLockedError(WarehouseBusyError):
     """Another process holds the DuckDB write lock and did not release it in time."""
 
 
 def _is_lock_error(exc: duckdb.Error) -> bool:
-    text = str(exc)
+    return is_lock_text(str(exc))
+
+
+def is_lock_text(text: str) -> bool:
+    """Whether DuckDB's message (or dbt's output around it) is a lock conflict."""
     return "Could not set lock" in text or "Conflicting lock" in text
+
+
+def _command_line(pid: int) -> str | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    # Arguments may hold newlines; the message must stay one line.
+    text = " ".join(raw.decode("utf-8", "replace").replace("\0", " ").split())
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def lock_holder(path: Path, duckdb_text: str) -> str:
+    """Who holds `path` by DuckDB's lock message: the bis command (from the run lock's
+    record) when it is one, else the process's command line, e.g. an analyst's session."""
+    match = _LOCK_HOLDER.search(duckdb_text)
+    if match is None:
+        return "another process"
+    pid = int(match.group("pid"))
+    holder = read_holder(path.parent)
+    if holder is not None and holder.pid == pid:
+        return holder.describe()
+    command = _command_line(pid) or match.group("program")
+    return f"pid {pid} (`{command}`, not a bis command: a DuckDB session?)"
+
+
+def locked_error(path: Path, duckdb_text: str, waited: float | None) -> WarehouseLockedError:
+    """One line naming who holds the warehouse, for a DuckDB lock conflict."""
+    how_long = (
+        f"; waited {waited:g}s (--wait SECONDS or BIS_WAREHOUSE_WAIT sets how long)"
+        if waited is not None
+        else "; try again when it is released"
+    )
+    return WarehouseLockedError(
+        f"warehouse busy: {lock_holder(path, duckdb_text)} holds {path}{how_long}"
+    )
 
 
 def connect(
     path: Path,
     *,
     read_only: bool = False,
-    max_wait_seconds: float = 60.0,
+    max_wait_seconds: float | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Open the warehouse, retrying a lock conflict with bounded backoff.
 
     DuckDB allows one writing process per file; a run queued behind another waits here
-    rather than failing at once, and the final error names the process holding the lock.
+    (`max_wait_seconds`, default `runlock.wait_seconds()`) rather than failing at once, and
+    the final error names the process holding the lock.
     """
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     elif not path.exists():
         raise FileNotFoundError(f"warehouse {path} does not exist yet: run `bis run` first")
-    deadline = time.monotonic() + max_wait_seconds
+    wait = wait_seconds() if max_wait_seconds is None else max_wait_seconds
+    deadline = time.monotonic() + wait
     delay = 0.1
     while True:
         try:
@@ -61,15 +106,10 @@ def connect(
             con.execute("set timezone = 'UTC'")
             return con
         except duckdb.IOException as exc:
-            if not _is_lock_error(exc) or time.monotonic() >= deadline:
-                if _is_lock_error(exc):
-                    holder = _LOCK_HOLDER.search(str(exc))
-                    who = f"process {holder.group(1)}" if holder else "another process"
-                    raise WarehouseLockedError(
-                        f"warehouse {path} is locked by {who} for over {max_wait_seconds:.0f}s;"
-                        f" wait for that run to finish. DuckDB said: {exc}"
-                    ) from exc
+            if not _is_lock_error(exc):
                 raise
+            if time.monotonic() >= deadline:
+                raise locked_error(path, str(exc), wait) from exc
             time.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, 2.0)
 
@@ -120,11 +160,22 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 @contextmanager
 def open_warehouse(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A connection with migrations applied (for writers), closed on exit."""
-    con = connect(path, read_only=read_only)
-    try:
-        if not read_only:
+    """A connection with migrations applied (for writers), closed on exit.
+
+    A writer holds the run lock of the warehouse's folder while connected (a no-op inside a
+    `bis run` or `bis send`, which hold it throughout), so no other bis process or Dagster op
+    writes between its stages."""
+    if read_only:
+        con = connect(path, read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+        return
+    with run_lock(path.parent):
+        con = connect(path)
+        try:
             apply_migrations(con)
-        yield con
-    finally:
-        con.close()
+            yield con
+        finally:
+            con.close()

@@ -56,7 +56,24 @@ def _parse_ts(value: str) -> datetime | None:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
+    offset = parsed.utcoffset()
+    if offset is not None and abs(offset) > timedelta(hours=18):
+        return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+MAX_LINE_BYTES = 1024 * 1024
+
+
+def _non_finite(value: object) -> bool:
+    if isinstance(value, float):
+        return value != value or value in (float("inf"), float("-inf"))
+    if isinstance(value, dict):
+        return any(_non_finite(item) for item in value.values())
+    if isinstance(value, list):
+        return any(_non_finite(item) for item in value)
+    return False
 
 
 def _classify_object(rec: dict, *, tabular: bool) -> str | None:
@@ -70,6 +87,7 @@ def _classify_object(rec: dict, *, tabular: bool) -> str | None:
             return "wrong_field_type"
     if rec.get("event") is not None and not isinstance(rec["event"], str):
         return "wrong_field_type"
+    objects = {}
     for key in ("properties", "traits", "context"):
         value = rec.get(key)
         if tabular and value is not None:
@@ -79,21 +97,37 @@ def _classify_object(rec: dict, *, tabular: bool) -> str | None:
                 return "wrong_field_type"
         if value is not None and not isinstance(value, dict):
             return "wrong_field_type"
-    if rec.get("userId") in (None, "") and rec.get("anonymousId") in (None, ""):
+        objects[key] = value
+    if any(_non_finite(value) for value in objects.values()):
+        return "non_finite_number"
+    ids = [
+        str(rec[key]).strip() if rec.get(key) is not None else ""
+        for key in ("userId", "anonymousId")
+    ]
+    if any(_CONTROL.search(value) for value in ids):
+        return "invalid_identity"
+    if ids == ["", ""]:
         return "missing_identity"
     if rec["type"] == "track" and rec.get("event") in (None, ""):
         return "missing_event_name"
     if rec.get("timestamp") in (None, ""):
         return "missing_timestamp"
     ts = _parse_ts(rec["timestamp"]) if isinstance(rec["timestamp"], str) else None
-    if ts is None:
+    received = rec.get("receivedAt") or None
+    received_at = _parse_ts(received) if received is not None else None
+    if ts is None or (received is not None and received_at is None):
         return "invalid_timestamp"
-    if ts < datetime(2000, 1, 1, tzinfo=UTC) or ts > END_AT + timedelta(days=1):
-        return "timestamp_out_of_range"
+    for moment in (ts, received_at):
+        if moment is not None and (
+            moment < datetime(2000, 1, 1, tzinfo=UTC) or moment > END_AT + timedelta(days=1)
+        ):
+            return "timestamp_out_of_range"
     return None
 
 
 def _classify_line(raw: bytes) -> str | None:
+    if len(raw) > MAX_LINE_BYTES:
+        return "line_too_long"
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -112,10 +146,14 @@ def _classify_line(raw: bytes) -> str | None:
     return _classify_object(rec, tabular=False)
 
 
-def _classify_row(row: dict[str, str | None]) -> str | None:
+def _classify_row(row: dict[str, str | None], *, lines: bool = False) -> str | None:
+    """A CSV (`lines`) or Parquet row; only CSV has lines to be too long."""
+    size = sum(len((v or "").encode("utf-8", errors="surrogateescape")) for v in row.values())
+    if lines and size > MAX_LINE_BYTES:
+        return "line_too_long"
     if any(isinstance(v, str) and re.search(r"[\udc80-\udcff]", v) for v in row.values()):
         return "not_utf8"
-    if sum(len((v or "").encode("utf-8")) for v in row.values()) > 32 * 1024:
+    if size > 32 * 1024:
         assert _classify_object(row, tabular=True) is None
         return "record_too_large"
     return _classify_object(row, tabular=True)
@@ -443,7 +481,12 @@ def test_bad_lines_in_jsonl_each_fail_exactly_their_check(tmp_path: Path, fmt: s
 
 def test_bad_lines_in_parquet(tmp_path: Path) -> None:
     result = _generate(tmp_path, fmt="parquet", bad_lines=33)
-    expressible = set(BAD_RECORD_CODES) - {"not_utf8", "invalid_json", "not_an_object"}
+    expressible = set(BAD_RECORD_CODES) - {
+        "not_utf8",
+        "invalid_json",
+        "not_an_object",
+        "line_too_long",
+    }
     assert set(result.bad_records) == expressible
     assert sum(result.bad_records.values()) == 33
 
@@ -465,9 +508,13 @@ def test_bad_lines_in_csv(tmp_path: Path) -> None:
     text = result.files[0].read_bytes().decode("utf-8", errors="surrogateescape")
     reader = csv.DictReader(io.StringIO(text, newline=""))
     assert reader.fieldnames == TABULAR_COLUMNS
-    rows = [{k: (v if v != "" else None) for k, v in row.items()} for row in reader]
+    limit = csv.field_size_limit(4 * MAX_LINE_BYTES)  # the line_too_long rows
+    try:
+        rows = [{k: (v if v != "" else None) for k, v in row.items()} for row in reader]
+    finally:
+        csv.field_size_limit(limit)
     assert len(rows) == result.events + 33
-    found = Counter(code for code in map(_classify_row, rows) if code is not None)
+    found = Counter(code for row in rows if (code := _classify_row(row, lines=True)) is not None)
     assert found == Counter(result.bad_records)
 
 

@@ -83,6 +83,7 @@ class FakeSendGrid:
         self.api_key = api_key
         self.requests: list[RecordedRequest] = []  # everything received
         self.accepted: list[RecordedRequest] = []  # what SendGrid would have queued
+        self.accepted_at: list[float] = []  # when each of `accepted` was taken (time.time())
         self._faults: list[Fault] = []
         # Reentrant: a fault predicate may itself inspect the server (requests, send ids).
         self._lock = threading.RLock()
@@ -204,6 +205,7 @@ class FakeSendGrid:
         with self._changed:
             if accepted:
                 self.accepted.append(request)
+                self.accepted_at.append(time.time())
             if handled:
                 self._handled += 1
                 self._changed.notify_all()

@@ -20,7 +20,8 @@ from pipelines.defs.resources import WAREHOUSE_POOL
 from pipelines.lib.clock import as_of
 from pipelines.lib.dbt import SKIP_UNIT_TESTS, clock_env, dbt_env, dbt_vars
 from pipelines.lib.kpis import LATEST_KPIS_SQL, kpi_markdown, kpis_from_row
-from pipelines.lib.settings import load_settings
+from pipelines.lib.runlock import run_lock
+from pipelines.lib.settings import Settings, load_settings
 
 RAW_EVENTS = dg.AssetKey("raw_events")
 EMAIL_EVENTS = dg.AssetKey("email_events")  # written by the messaging concern's asset
@@ -71,7 +72,17 @@ TRANSLATOR = LayeredTranslator(
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
     """`dbt build` (models, data tests as checks) at the pipeline clock; unit tests run in CI."""
-    os.environ.update(dbt_env(load_settings()))
+    settings = load_settings()
+    # The pool serialises Dagster runs; the run lock (which `bis run` holds throughout) keeps
+    # a `bis run` from writing while dbt does. Held until dbt's connections are closed.
+    with run_lock(settings.data_dir, f"dagster run {context.run_id} (dbt_models)"):
+        yield from _build(context, dbt, settings)
+
+
+def _build(
+    context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings
+) -> Iterator[Any]:
+    os.environ.update(dbt_env(settings))
     with clock_env(as_of()):  # the clock as an env var keeps dbt's partial parsing usable
         invocation = dbt.cli(
             ["build", "--vars", json.dumps(dbt_vars()), *SKIP_UNIT_TESTS], context=context

@@ -64,6 +64,7 @@ def message_plan(
             plan_id=new_id("plan", clock),
             guardrails=rails,
             flag_overrides=overrides,
+            allow_future_clock=load_settings().allow_future_clock,
         )
     return dg.MaterializeResult(
         metadata={
@@ -102,7 +103,10 @@ def email_events(warehouse: WarehouseResource) -> dg.MaterializeResult:
             "files": loaded.files,
             "events_loaded": loaded.loaded,
             "events_duplicate": loaded.duplicate,
-            "events_rejected": loaded.rejected,
+            "events_rejected": loaded.rejected,  # kept in raw.email_events_rejected
+            "files_skipped": dg.MetadataValue.md(
+                "\n".join(f"- `{path}`: {why}" for path, why in loaded.skipped) or "none"
+            ),
             "suppressions_added": applied.suppressions_added,
             "unknown_sends_confirmed": applied.confirmed_unknown,
         }

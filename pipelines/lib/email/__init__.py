@@ -3,6 +3,7 @@
 from pipelines.lib.email.message import (
     EmailSender,
     OutgoingBatch,
+    ProviderAccountError,
     Recipient,
     RenderedEmail,
     SenderIdentity,
@@ -25,6 +26,7 @@ __all__ = [
     "NotBatchableError",
     "OutboxSender",
     "OutgoingBatch",
+    "ProviderAccountError",
     "Recipient",
     "RenderedEmail",
     "RetryPolicy",

@@ -13,39 +13,19 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from pipelines.lib.email.addresses import email_address_problem
+
 SendStatus = Literal["sent", "failed", "unknown"]
 
-# Deliberately conservative (ASCII, dot-atom local part, hostname domain): an address the
-# provider would reject makes SendGrid refuse the *whole* request of up to 1000 people, so
-# it is cheaper to fail that one recipient here with a clear reason.
-_EMAIL = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
-)
 # send_id becomes a file name (outbox) and a header value: keep it to a safe alphabet.
-_SEND_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-_WHITESPACE = re.compile(r"\s+")
-
-
-def email_address_problem(address: str) -> str | None:
-    """Why `address` cannot be sent to, or None when it looks deliverable."""
-    if not address:
-        return "empty email address"
-    if len(address) > 254 or not _EMAIL.match(address):
-        return "invalid email address"
-    return None
+_SEND_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")
 
 
 def send_id_problem(send_id: str) -> str | None:
     """Why `send_id` is unusable as a file name and header value, or None."""
-    if not _SEND_ID.match(send_id or ""):
+    if not _SEND_ID.fullmatch(send_id or ""):
         return "send_id must be 1-200 characters of letters, digits, '.', '_' or '-'"
     return None
-
-
-def single_line(text: str | None) -> str:
-    """Collapse all whitespace (including CR/LF) so a value is safe inside a header."""
-    return _WHITESPACE.sub(" ", text or "").strip()
 
 
 @dataclass(frozen=True)
@@ -145,11 +125,25 @@ class SendOutcome:
 class EmailSender(Protocol):
     """Sends one batch; returns one outcome per recipient, in order.
 
-    Provider trouble (HTTP errors, timeouts, a bad address, a template error) is reported in
-    the outcomes, never raised, so the ledger can record every message's fate. Only
-    programming errors (e.g. a malformed batch) raise.
+    Trouble with a message (a refused request, a timeout, a bad address, a template error)
+    is reported in its outcome, so the ledger records every message's fate. A fault of the
+    account rather than of any message (a revoked key, a missing permission) raises
+    `ProviderAccountError`: failing the messages would move their users on as if they had
+    been tried. Programming errors (e.g. a malformed batch) raise too.
     """
 
     provider: str
 
     def send(self, batch: OutgoingBatch) -> list[SendOutcome]: ...
+
+
+class ProviderAccountError(RuntimeError):
+    """The provider refused the account, not a message: nothing in that request was accepted.
+
+    `outcomes` holds what earlier requests of the same batch already achieved (they did go
+    out); every recipient without an outcome was not sent and may be sent again.
+    """
+
+    def __init__(self, message: str, outcomes: list[SendOutcome] | None = None) -> None:
+        super().__init__(message)
+        self.outcomes = list(outcomes or [])

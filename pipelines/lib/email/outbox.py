@@ -17,26 +17,36 @@ import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.errors import HeaderParseError
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.utils import format_datetime
 from pathlib import Path
 
+from pipelines.lib.email.addresses import email_address_problem
+from pipelines.lib.email.headers import address_header, unstructured_header
 from pipelines.lib.email.message import (
     EmailSender,
     OutgoingBatch,
+    ProviderAccountError,
     Recipient,
     RenderedEmail,
     SenderIdentity,
     SendOutcome,
-    email_address_problem,
     send_id_problem,
-    single_line,
 )
 from pipelines.lib.email.render import TemplateRenderer, TemplateRenderError
+from pipelines.lib.faults import FAULT_ERRNOS, about, machine_fault
 
 logger = logging.getLogger(__name__)
+
+
+class OutboxUnwritable(ProviderAccountError):
+    """The outbox folder cannot take messages (disk full, read-only, no permission).
+
+    Like a refused account it is no message's fault: `outcomes` holds the recipients done
+    before it; the rest were not written (write_once leaves nothing half-written) and may be
+    sent again once the fault is fixed.
+    """
 
 
 def message_id_for(send_id: str, identity: SenderIdentity) -> str:
@@ -53,13 +63,16 @@ def build_message(
     message_id: str,
     date: datetime,
 ) -> EmailMessage:
-    """The full MIME message (multipart/alternative: text, then html)."""
+    """The full MIME message (multipart/alternative: text, then html).
+
+    From, To and Subject carry untrusted text, so they are built by headers.py (cleaned,
+    RFC 2047-encoded, folded) and stored as prepared headers: the library's header registry
+    would decode an encoded word in a name and write the decoded text back raw.
+    """
     message = EmailMessage(policy=email.policy.SMTP)
-    message["From"] = Address(
-        display_name=single_line(identity.from_name), addr_spec=identity.from_email
-    )
-    message["To"] = Address(display_name=single_line(recipient.name), addr_spec=recipient.email)
-    message["Subject"] = rendered.subject
+    message["From"] = address_header("From", identity.from_name, identity.from_email)
+    message["To"] = address_header("To", recipient.name, recipient.email)
+    message["Subject"] = unstructured_header("Subject", rendered.subject)
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
     message["List-Unsubscribe"] = f"<{identity.unsubscribe_link(recipient.send_id)}>"
@@ -73,14 +86,17 @@ def build_message(
 
 
 def write_once(target: Path, data: bytes) -> bool:
-    """Create `target` with `data` atomically; False (nothing written) if it exists."""
+    """Create `target` with `data` atomically; False (nothing written) if it exists.
+
+    A full disk or read-only folder raises OSError naming `target` and leaves nothing
+    behind, neither the message nor its temp file."""
     target.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed before linking
         dir=target.parent, prefix=f".{target.name}.", suffix=".tmp", delete=False
     )
     temp = Path(handle.name)
     try:
-        with handle:
+        with about(target), handle:  # a write to an open file names no path of its own
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -90,7 +106,8 @@ def write_once(target: Path, data: bytes) -> bool:
         except FileExistsError:
             return False
         except OSError:
-            # No hard links on this filesystem: rename is still atomic, only the race with
+            # No hard links on this filesystem (or a fault of the disk, which the rename
+            # below meets again and raises): rename is still atomic, only the race with
             # a concurrent writer of the same send_id is lost.
             if target.exists():
                 return False
@@ -126,8 +143,20 @@ class OutboxSender(EmailSender):
     def send(self, batch: OutgoingBatch) -> list[SendOutcome]:
         now = self.clock()
         now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
-        day_dirs = self._day_dirs()
-        return [self._send_one(batch, recipient, now, day_dirs) for recipient in batch.recipients]
+        outcomes: list[SendOutcome] = []
+        try:
+            day_dirs = self._day_dirs()
+            for recipient in batch.recipients:
+                outcomes.append(self._send_one(batch, recipient, now, day_dirs))
+        except OSError as exc:
+            if exc.errno not in FAULT_ERRNOS:
+                raise
+            # Disk full or folder read-only: this message and the rest were not written, so
+            # they must not be `failed` for good; they go back to planned for the next run.
+            raise OutboxUnwritable(
+                f"outbox: {machine_fault(exc)}; sending stopped", outcomes
+            ) from exc
+        return outcomes
 
     def path_for(self, send_id: str, when: datetime) -> Path:
         return self.outbox_dir / when.date().isoformat() / f"{send_id}.eml"
@@ -177,6 +206,8 @@ class OutboxSender(EmailSender):
         try:
             created = write_once(target, data)
         except OSError as exc:
+            if exc.errno in FAULT_ERRNOS:
+                raise  # the machine's fault, not this message's: see send()
             logger.error("outbox: cannot write %s: %s", target, exc)
             return SendOutcome(
                 recipient.send_id, "failed", None, f"cannot write {target}: {exc}", 1

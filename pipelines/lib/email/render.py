@@ -32,7 +32,8 @@ from typing import Any
 import jinja2
 from markupsafe import escape
 
-from pipelines.lib.email.message import Recipient, RenderedEmail, SenderIdentity, single_line
+from pipelines.lib.email.headers import subject_text
+from pipelines.lib.email.message import Recipient, RenderedEmail, SenderIdentity
 from pipelines.lib.settings import PROJECT_ROOT
 
 DEFAULT_TEMPLATES_DIR = PROJECT_ROOT / "sequences" / "templates"
@@ -476,8 +477,9 @@ class TemplateRenderer:
         footer_html = self._render_file(FOOTER_HTML, context)
         footer_text = self._render_file(FOOTER_TEXT, context)
         return RenderedEmail(
-            # A header cannot hold line breaks (and must not: header injection).
-            subject=single_line(subject),
+            # A header cannot hold line breaks or control characters (header injection), and
+            # is capped; a shared tokenised subject is verified against this final one.
+            subject=subject_text(subject),
             html=_insert_html_footer(html, footer_html),
             text=_append_text_footer(text, footer_text),
         )

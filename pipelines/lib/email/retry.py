@@ -5,8 +5,13 @@ What is retried, and why (DESIGN §8: at most once per send_id, nothing lost sil
 - **Retried**, because the provider certainly did not accept the request:
   HTTP 429 (waits until `X-RateLimit-Reset`, else backs off), HTTP 5xx, and connection
   errors raised *before the request was fully sent* (refused, DNS, TLS, connect timeout).
-- **`failed` at once**: any other HTTP status (400, 401, 403, 413, ...). Sending the same
-  request again cannot succeed; the reason is kept.
+- **`failed` at once**: any other HTTP status about the request's messages (400, 413, ...).
+  Sending the same request again cannot succeed; the reason is kept.
+- **`halt`**: a refusal of the account or its configuration, not of any message (401 a
+  revoked or wrong key, 403 a missing permission or unverified sender, 404/405 a wrong host,
+  a 400 naming only account-level fields such as `from`). Every other message would be
+  refused the same way, so the run stops and the messages stay sendable: failing them would
+  move their users on to later steps as if they had been tried.
 - **`unknown` at once, never retried**: a read timeout, or the connection dropped after the
   request was sent. SendGrid may have accepted the mail and we cannot tell; retrying could
   deliver it twice, which the ledger's at-most-once guarantee forbids. The webhook events
@@ -26,7 +31,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-Verdict = Literal["accepted", "retry", "failed", "unknown"]
+Verdict = Literal["accepted", "retry", "failed", "unknown", "halt"]
+
+# HTTP statuses that refuse the account or the configuration rather than a message.
+ACCOUNT_STATUSES = frozenset({401, 403, 404, 405, 407})
+# Request fields set by the deployment, not by a message: a 400 naming only these is a
+# configuration fault that every message would hit.
+ACCOUNT_FIELDS = ("from", "reply_to", "asm", "mail_settings", "tracking_settings", "ip_pool_name")
 
 MAX_ERROR_CHARS = 500
 
@@ -73,14 +84,41 @@ def header(headers: Mapping[str, Any] | Any, name: str) -> str | None:
     return None
 
 
+def _parsed_body(body: bytes | str | None) -> tuple[str, Any]:
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
+    try:
+        return text, json.loads(text) if text.strip() else None
+    except (ValueError, RecursionError):
+        return text, None
+
+
+def _error_fields(body: bytes | str | None) -> list[str | None]:
+    """The `field` of every SendGrid error in the body (None where an error names none)."""
+    _, parsed = _parsed_body(body)
+    if not isinstance(parsed, dict) or not isinstance(parsed.get("errors"), list):
+        return []
+    return [
+        str(item["field"]) if isinstance(item, dict) and item.get("field") else None
+        for item in parsed["errors"]
+    ]
+
+
+def is_account_fault(status: int, body: bytes | str | None) -> bool:
+    """Whether an HTTP refusal is about the account or configuration, not a message."""
+    if status in ACCOUNT_STATUSES:
+        return True
+    if status != 400:
+        return False
+    fields = _error_fields(body)
+    return bool(fields) and all(
+        field is not None and field.split(".")[0] in ACCOUNT_FIELDS for field in fields
+    )
+
+
 def describe_http_error(status: int, body: bytes | str | None) -> str:
     """`HTTP 400: <SendGrid's error messages>`, short, from the response body."""
-    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else (body or "")
+    text, parsed = _parsed_body(body)
     detail = ""
-    try:
-        parsed = json.loads(text) if text.strip() else None
-    except ValueError:
-        parsed = None
     if isinstance(parsed, dict) and isinstance(parsed.get("errors"), list):
         messages = []
         for item in parsed["errors"]:
@@ -131,6 +169,8 @@ def classify_response(
         )
     if status >= 500:
         return AttemptResult("retry", status=status, error=error)
+    if is_account_fault(status, body):
+        return AttemptResult("halt", status=status, error=error)
     return AttemptResult("failed", status=status, error=error)
 
 

@@ -24,15 +24,16 @@ from urllib.parse import urlsplit
 import python_http_client
 from sendgrid import SendGridAPIClient
 
+from pipelines.lib.email.addresses import email_address_problem
+from pipelines.lib.email.headers import sendgrid_name, subject_text
 from pipelines.lib.email.message import (
     EmailSender,
     OutgoingBatch,
+    ProviderAccountError,
     Recipient,
     RenderedEmail,
     SenderIdentity,
     SendOutcome,
-    email_address_problem,
-    single_line,
 )
 from pipelines.lib.email.render import TemplateRenderer, TemplateRenderError
 from pipelines.lib.email.retry import (
@@ -153,7 +154,12 @@ class SendGridSender(EmailSender):
         outcomes: dict[str, SendOutcome] = {}
         chunks = self._plan(batch, outcomes)
         for number, chunk in enumerate(chunks, start=1):
-            for outcome in self._send_chunk(batch, chunk, number, len(chunks)):
+            try:
+                results = self._send_chunk(batch, chunk, number, len(chunks))
+            except ProviderAccountError as exc:
+                # Earlier requests of this batch went out: their outcomes must reach the ledger.
+                raise ProviderAccountError(str(exc), list(outcomes.values())) from None
+            for outcome in results:
                 outcomes[outcome.send_id] = outcome
         return [outcomes[r.send_id] for r in batch.recipients]
 
@@ -232,6 +238,14 @@ class SendGridSender(EmailSender):
             on_retry=on_retry,
         )
         recipients = [recipient for recipient, _ in chunk.members]
+        if result.verdict == "halt":
+            logger.error("sendgrid: %s: account refused: %s", label, result.error)
+            raise ProviderAccountError(
+                f"SendGrid refused the account, not a message ({result.error}): check"
+                " SENDGRID_API_KEY (revoked or wrong?), its mail.send permission and the"
+                " verified sender identity; sending stopped and the unsent messages stay"
+                " planned"
+            )
         if result.verdict == "accepted":
             logger.info(
                 "sendgrid: %s: %d recipients accepted (HTTP %s, message id %s, %d attempts)",
@@ -271,8 +285,10 @@ class SendGridSender(EmailSender):
     def _request_body(self, batch: OutgoingBatch, chunk: _Chunk) -> dict[str, Any]:
         personalizations = []
         for recipient, substitutions in chunk.members:
+            # SendGrid builds the To header from these: the name cleaned and, where SendGrid
+            # could read it as address structure, encoded (headers.sendgrid_name).
             to: dict[str, str] = {"email": recipient.email}
-            name = single_line(recipient.name)
+            name = sendgrid_name(recipient.name)
             if name:
                 to["name"] = name
             personalization: dict[str, Any] = {
@@ -287,12 +303,14 @@ class SendGridSender(EmailSender):
                 personalization["substitutions"] = substitutions
             personalizations.append(personalization)
         from_: dict[str, str] = {"email": self.identity.from_email}
-        if self.identity.from_name:
-            from_["name"] = single_line(self.identity.from_name)
+        from_name = sendgrid_name(self.identity.from_name)
+        if from_name:
+            from_["name"] = from_name
         body: dict[str, Any] = {
             "personalizations": personalizations,
             "from": from_,
-            "subject": chunk.email.subject,
+            # Clean already (render() makes it so); cleaning is idempotent, so it stays so.
+            "subject": subject_text(chunk.email.subject),
             # SendGrid requires text/plain before text/html.
             "content": [
                 {"type": "text/plain", "value": chunk.email.text},

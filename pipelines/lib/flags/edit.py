@@ -18,6 +18,7 @@ from pathlib import Path
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, ScalarNode
 
+from pipelines.lib.faults import about
 from pipelines.lib.flags.models import EnvSetting, FlagError, FlagSet
 from pipelines.lib.flags.store import _NULL_TAG, _parse, _read_text
 
@@ -131,7 +132,8 @@ def atomic_write_text(path: Path, text: str) -> None:
     try:
         with contextlib.suppress(FileNotFoundError):
             os.fchmod(fd, stat.S_IMODE(path.stat().st_mode))
-        with os.fdopen(fd, "wb") as handle:
+        # A write to an open file names no path: name the target, for a one-line fault.
+        with about(path), os.fdopen(fd, "wb") as handle:
             handle.write(text.encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())

@@ -17,6 +17,12 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from pipelines.lib.flags.models import KILL_SWITCH, Flag, FlagError, FlagSet
 from pipelines.lib.settings import PROJECT_ROOT
+from pipelines.lib.yaml_limits import (
+    BoundedSafeLoader,
+    YamlTooLargeError,
+    check_yaml_size,
+    read_yaml_bytes,
+)
 
 DEFAULT_FLAGS_PATH = PROJECT_ROOT / "flags" / "flags.yaml"
 _BOOL_TAG = "tag:yaml.org,2002:bool"
@@ -34,7 +40,7 @@ class _Parsed:
 class _Reader:
     """Turns a composed node tree into plain Python, remembering the line of every path."""
 
-    def __init__(self, loader: yaml.SafeLoader) -> None:
+    def __init__(self, loader: BoundedSafeLoader) -> None:
         self._loader = loader
         self.lines: dict[tuple, int] = {}
         self.problems: list[tuple[int, str]] = []
@@ -103,7 +109,12 @@ def _line_for(lines: dict[tuple, int], path: tuple) -> int:
 
 
 def _parse(text: str, path: Path) -> _Parsed:
-    loader = yaml.SafeLoader(text)
+    try:
+        check_yaml_size(text)
+    except YamlTooLargeError as exc:
+        raise FlagError(f"{path}:1: {exc}") from None
+    # Bounded: an alias bomb is refused while composing, before _Reader walks the graph.
+    loader = BoundedSafeLoader(text)
     try:
         root = loader.get_single_node()
         reader = _Reader(loader)
@@ -172,7 +183,9 @@ def _parse(text: str, path: Path) -> _Parsed:
 def _read_text(path: Path) -> str:
     try:
         # Bytes, not text mode, so \r\n line endings survive an edit byte-for-byte.
-        return path.read_bytes().decode("utf-8")
+        return read_yaml_bytes(path).decode("utf-8")
+    except YamlTooLargeError as exc:
+        raise FlagError(f"{path}:1: {exc}") from None
     except OSError as exc:
         raise FlagError(f"{path}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError as exc:

@@ -9,15 +9,28 @@ rows_read = rows_loaded + rows_rejected + rows_duplicate holds for every file.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 import pyarrow as pa
 
-from pipelines.lib.ingest.files import LandingFile, discover_landing_files, file_sha256
-from pipelines.lib.ingest.readers import BrokenFileError, Chunk, read_chunks
+from pipelines.lib.clock import as_of as pipeline_clock
+from pipelines.lib.clock import wall_clock
+from pipelines.lib.faults import machine_fault
+from pipelines.lib.ingest.files import (
+    LandingFile,
+    NotRegularFileError,
+    SkippedPath,
+    detect_format,
+    handle_sha256,
+    open_landing_file,
+    scan_landing_folder,
+)
+from pipelines.lib.ingest.readers import BrokenFileError, Chunk, Reject, read_chunks
 from pipelines.lib.ingest.validate import (
     MAX_KEPT_RAW_CHARS,
     checked_sql,
@@ -39,6 +52,8 @@ class FileReport:
     rows_duplicate: int = 0
     rejections: Counter = field(default_factory=Counter)
     skipped_reason: str | None = None
+    # already_ingested | symlink | not_regular_file | unlistable_folder | unreadable | vanished
+    skipped_code: str | None = None
 
     @property
     def balanced(self) -> bool:
@@ -66,21 +81,47 @@ class IngestSummary:
 
 
 def _already_ingested(con: duckdb.DuckDBPyConnection, sha256: str) -> str | None:
+    """Why a file with this content is not read again, or None when it is new."""
     row = con.execute(
-        "select path from raw.ingested_files where sha256 = ? limit 1", [sha256]
+        "select path, ingested_at from raw.ingested_files where sha256 = ?"
+        " order by ingested_at limit 1",
+        [sha256],
     ).fetchone()
-    return row[0] if row else None
+    if row is None:
+        return None
+    path, ingested_at = row
+    # A file-level fault is the rejection without a line number made in the same load.
+    fault = con.execute(
+        """
+        select error_code, error_message from raw.events_rejected
+        where source_file = ? and rejected_at = ? and line_number is null
+        order by error_code limit 1
+        """,
+        [path, ingested_at],
+    ).fetchone()
+    if fault is None:
+        return f"same content already ingested from {path}"
+    code, message = fault
+    return (
+        f"same content already ingested from {path}, where it stopped at a file-level fault"
+        f" ({code}: {message}); it is read again only once its content changes"
+    )
 
 
-def _insert_rejects(
-    con, source: str, rows: list[tuple[int | None, str | None, str, str]], rejected_at: datetime
-) -> None:
-    """Rejections found outside SQL (file faults, unsplittable CSV rows)."""
+def _insert_rejects(con, source: str, rows: list[Reject], rejected_at: datetime) -> None:
+    """Rejections found outside SQL (file faults, reader-rejected records)."""
     con.executemany(
         "insert into raw.events_rejected values (?, ?, ?, ?, ?, ?)",
         [
-            (source, line, raw[:MAX_KEPT_RAW_CHARS] if raw else raw, code, message, rejected_at)
-            for line, raw, code, message in rows
+            (
+                source,
+                row.line_number,
+                row.raw_record[:MAX_KEPT_RAW_CHARS] if row.raw_record else row.raw_record,
+                row.code,
+                row.message,
+                rejected_at,
+            )
+            for row in rows
         ],
     )
 
@@ -126,6 +167,13 @@ def _insert_checked_rejects(
 def _load_chunk(
     con, batch: Chunk, report: FileReport, source: str, now: datetime, reference_time: datetime
 ) -> None:
+    if batch.rejects:
+        _insert_rejects(con, source, batch.rejects, now)
+        report.rows_read += len(batch.rejects)
+        report.rows_rejected += len(batch.rejects)
+        report.rejections.update(reject.code for reject in batch.rejects)
+    if batch.table.num_rows == 0:
+        return
     # The file is one transaction, so nothing per chunk may be a catalog object: a temp table
     # replaced or a view unregistered inside it is kept (with its Arrow data) until commit,
     # and memory would grow with every chunk. The chunk and its validation result are Arrow
@@ -165,24 +213,13 @@ def _load_chunk(
     report.rows_rejected += rejected
     report.rows_loaded += loaded
     report.rows_duplicate += read - rejected - loaded
-    if batch.unparsed:
-        _insert_rejects(
-            con,
-            source,
-            [
-                (
-                    line if line > 0 else None,
-                    text,
-                    "malformed_csv_row",
-                    "CSV row has the wrong number of fields",
-                )
-                for line, text in batch.unparsed
-            ],
-            now,
-        )
-        report.rows_read += len(batch.unparsed)
-        report.rows_rejected += len(batch.unparsed)
-        report.rejections["malformed_csv_row"] += len(batch.unparsed)
+
+
+def _skipped(landing: LandingFile, code: str, reason: str) -> FileReport:
+    report = FileReport(str(landing.path), "", landing.file_format, landing.size_bytes)
+    report.skipped_code = code
+    report.skipped_reason = reason
+    return report
 
 
 def ingest_file(
@@ -192,26 +229,85 @@ def ingest_file(
     reference_time: datetime,
     sha256: str | None = None,
 ) -> FileReport:
-    """Ingest one file in one transaction; a broken file is recorded, never raised."""
-    sha256 = sha256 or file_sha256(landing.path)
+    """Ingest one file in one transaction; a broken file is recorded, never raised.
+
+    The file is opened once, without following a link or blocking on a FIFO, and hashed
+    and read through that one descriptor, so what is recorded is what was read.
+    """
+    try:
+        handle = open_landing_file(landing.path)
+    except NotRegularFileError as exc:
+        return _skipped(landing, exc.code, exc.reason)
+    except FileNotFoundError:
+        return _skipped(landing, "vanished", "file disappeared before it could be read")
+    except PermissionError as exc:
+        # One file the pipeline may not read must not stop the others: reported, and tried
+        # again next run (it has no content to record until it can be read).
+        reason = f"cannot be opened ({exc.strerror}): not read; fix its permissions"
+        return _skipped(landing, "unreadable", reason)
+    with handle:
+        return _ingest_open_file(con, landing, handle, reference_time=reference_time, sha256=sha256)
+
+
+def _ingest_open_file(
+    con: duckdb.DuckDBPyConnection,
+    landing: LandingFile,
+    handle: BinaryIO,
+    *,
+    reference_time: datetime,
+    sha256: str | None,
+) -> FileReport:
+    sha256 = sha256 or handle_sha256(handle)
     source = str(landing.path)
     report = FileReport(source, sha256, landing.file_format, landing.size_bytes)
     previous = _already_ingested(con, sha256)
     if previous is not None:
-        report.skipped_reason = f"same content already ingested from {previous}"
+        report.skipped_code = "already_ingested"
+        report.skipped_reason = previous
         return report
-    now = datetime.now(UTC)
+    now = wall_clock()
+    chunks = read_chunks(handle, landing.file_format, landing.path.name)
+    try:
+        _commit_file(con, landing, report, chunks, now, reference_time)
+    except duckdb.NotImplementedException as exc:
+        # A column of a type the warehouse cannot scan: every record of the file has it, so
+        # the file is one fault, recorded like any other (and not retried until it changes).
+        report = FileReport(source, sha256, landing.file_format, landing.size_bytes)
+        fault = BrokenFileError(
+            "unreadable_file",
+            f"{landing.path.name} has a column of a type the warehouse cannot read ({exc})",
+        )
+        _commit_file(con, landing, report, _raising(fault), now, reference_time)
+    return report
+
+
+def _raising(fault: BrokenFileError) -> Iterator[Chunk]:
+    raise fault
+    yield  # a generator that fails at once
+
+
+def _commit_file(
+    con: duckdb.DuckDBPyConnection,
+    landing: LandingFile,
+    report: FileReport,
+    chunks: Iterator[Chunk],
+    now: datetime,
+    reference_time: datetime,
+) -> None:
+    """Load the chunks and record the file, in one transaction."""
+    source = report.path
     # The chunk SQL reads Arrow tables by variable name (see _load_chunk); let DuckDB find
     # them even when the connection is wrapped (the benchmark times every statement).
     con.execute("set python_scan_all_frames = true")
     con.execute("begin")
     try:
         try:
-            for chunk in read_chunks(landing.path, landing.file_format):
+            for chunk in chunks:
                 _load_chunk(con, chunk, report, source, now, reference_time)
         except BrokenFileError as fault:
             # The readable part is kept; the fault itself counts as one rejected record.
-            _insert_rejects(con, source, [(None, fault.raw_record, fault.code, fault.message)], now)
+            reject = Reject(None, fault.raw_record, fault.code, fault.message)
+            _insert_rejects(con, source, [reject], now)
             report.rows_read += 1
             report.rows_rejected += 1
             report.rejections[fault.code] += 1
@@ -221,7 +317,7 @@ def ingest_file(
             "insert into raw.ingested_files values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 source,
-                sha256,
+                report.sha256,
                 landing.file_format,
                 landing.size_bytes,
                 report.rows_read,
@@ -235,7 +331,6 @@ def ingest_file(
     except Exception:
         con.execute("rollback")
         raise
-    return report
 
 
 def ingest_files(
@@ -246,17 +341,28 @@ def ingest_files(
 ) -> IngestSummary:
     """Ingest each file; an unexpected error in one file leaves it for the next run and
     does not stop the others (the caller fails the run after reporting them)."""
-    reference = max(reference_time or datetime.now(UTC), datetime.now(UTC))
+    # Timestamps are judged against the pipeline clock alone: a wall-clock term here made the
+    # same file load differently depending on the day it was ingested.
+    reference = reference_time or pipeline_clock()
     summary = IngestSummary()
     for landing in files:
         try:
             summary.files.append(ingest_file(con, landing, reference_time=reference))
         except Exception as exc:
+            if machine_fault(exc) is not None:
+                raise  # disk full or read-only: every later file would meet it too; stop here
             summary.errors.append(f"{landing.path}: {type(exc).__name__}: {exc}")
     return summary
 
 
 __all__ = ["FileReport", "IngestSummary", "ingest_file", "ingest_files"]
+
+
+def _skipped_path(item: SkippedPath) -> FileReport:
+    report = FileReport(str(item.path), "", detect_format(item.path) or "", 0)
+    report.skipped_code = item.code
+    report.skipped_reason = item.reason
+    return report
 
 
 def ingest_landing_folder(
@@ -266,9 +372,14 @@ def ingest_landing_folder(
     only_paths: list[str] | None = None,
     reference_time: datetime | None = None,
 ) -> IngestSummary:
-    """Ingest every landing file in `folder` (or just `only_paths`) not ingested before."""
-    files = discover_landing_files(folder)
+    """Ingest every landing file in `folder` (or just `only_paths`) not ingested before;
+    links and special files in it are reported as skipped, with the reason."""
+    scan = scan_landing_folder(folder)
+    files, skipped = scan.files, scan.skipped
     if only_paths:
         wanted = {str(Path(p).resolve()) for p in only_paths}
         files = [f for f in files if str(f.path.resolve()) in wanted]
-    return ingest_files(con, files, reference_time=reference_time)
+        skipped = [s for s in skipped if str(s.path.parent.resolve() / s.path.name) in wanted]
+    summary = ingest_files(con, files, reference_time=reference_time)
+    summary.files.extend(_skipped_path(item) for item in skipped)
+    return summary

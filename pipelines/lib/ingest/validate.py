@@ -13,6 +13,20 @@ import pyarrow as pa
 MAX_RECORD_BYTES = 32 * 1024
 MAX_KEPT_RAW_CHARS = 64 * 1024
 EVENT_TYPES = ("track", "identify", "page")
+# The widest UTC offsets in use are +14:00 and -12:00; ISO 8601 readers (java.time, Segment)
+# accept up to ±18:00. DuckDB itself would take "+99:00" and shift the time by four days.
+MAX_UTC_OFFSET_SECONDS = 18 * 3600
+# What str.strip() removes: identities are compared after trimming these from both ends.
+IDENTITY_WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680"
+    + "".join(chr(code) for code in range(0x2000, 0x200B))
+    + "\u2028\u2029\u202f\u205f\u3000"
+)
+# Control characters (C0, DEL, C1) and line/paragraph separators are refused in an identity.
+_CONTROL_CLASS = r"[\x00-\x1f\x7f-\x{9f}\x{2028}\x{2029}]"
+# An identity made only of these (printable ASCII, no blank) needs neither trim nor check:
+# the cheap common case.
+_PLAIN_ID = r"[!-~]*"
 
 # (column in candidates, field name in the record, expected JSON kind)
 FIELDS = (
@@ -35,8 +49,9 @@ _KIND_TYPES = {
 }
 _KIND_WORDS = {"id": "a string or an integer", "string": "a string", "object": "a JSON object"}
 
-FILE_LEVEL_CODES = ("not_text", "unreadable_file", "missing_columns")
+FILE_LEVEL_CODES = ("not_text", "unreadable_file", "missing_columns", "file_too_large")
 ROW_CODES = (
+    "line_too_long",  # decided by the reader, before any other check
     "not_utf8",
     "record_too_large",
     "invalid_json",
@@ -44,6 +59,8 @@ ROW_CODES = (
     "malformed_csv_row",
     "unknown_type",
     "wrong_field_type",
+    "non_finite_number",
+    "invalid_identity",
     "missing_identity",
     "missing_event_name",
     "missing_timestamp",
@@ -78,6 +95,71 @@ def _show(expr: str) -> str:
     return f"coalesce('''' || left({expr}, 80) || '''', 'null')"
 
 
+def _chars(text: str) -> str:
+    """A SQL string expression of these characters (no escaping pitfalls in SQL text)."""
+    return " || ".join(f"chr({ord(char)})" for char in text)
+
+
+def _bad_offset(text: str, instant: str) -> str:
+    """The text's UTC offset is beyond ±18:00 (DuckDB reads the time without its offset
+    as a plain timestamp, so the difference is the offset). "…Z" needs no look."""
+    return (
+        f"case when suffix({text}, 'Z') then false"
+        f" else abs(epoch(try_cast({text} as timestamp)) - epoch({instant}))"
+        f" > {MAX_UTC_OFFSET_SECONDS} end"
+    )
+
+
+def _invalid_time(text: str, instant: str) -> str:
+    return f"({instant} is null or {_bad_offset(text, instant)})"
+
+
+def _time_message(field: str, text: str, instant: str) -> str:
+    shown = _show(text)
+    return (
+        f"case when {instant} is null then '{field} ' || {shown}"
+        " || ' is not an ISO 8601 date-time'"
+        f" else '{field} ' || {shown} || ' has a UTC offset beyond ±18:00' end"
+    )
+
+
+def _out_of_range(instant: str) -> str:
+    return (
+        f"({instant} < timestamptz '2000-01-01 00:00:00+00'"
+        f" or {instant} > $reference_time + interval 1 day)"
+    )
+
+
+def _non_finite(column: str) -> str:
+    """A JSON value holds NaN or Infinity (DuckDB's parser accepts them in any letter case,
+    JSON does not): on the minified JSON with its strings blanked out, a non-finite token
+    starts a value, after `:`, `,` or `[`. Costly, so only for rows `_MAYBE_NON_FINITE`."""
+    strings = r"'\"(?:[^\"\\]|\\.)*\"'"
+    return (
+        f"coalesce(regexp_matches(regexp_replace({column}::varchar, {strings}, '\"\"', 'g'),"
+        r" '(?i)[:,\[]-?(?:nan|inf)'), false)"
+    )
+
+
+# The cheap test every row takes: "nan" or "inf" anywhere in the three objects, any case
+# (lower-cased once: the objects are most of a record's bytes).
+_MAYBE_NON_FINITE = "(contains(objects_lower, 'nan') or contains(objects_lower, 'inf'))"
+_OBJECT_FIELDS = (("f_properties", "properties"), ("f_traits", "traits"), ("f_context", "context"))
+
+
+def _control_in(column: str, plain: str) -> str:
+    return f"case when {plain} then false else regexp_matches({column}, '{_CONTROL_CLASS}') end"
+
+
+def _control_message(column: str, name: str) -> str:
+    found = f"regexp_extract({column}, '{_CONTROL_CLASS}')"
+    return (
+        f"'field {name} contains control character '"
+        f" || printf('U+%04X', unicode({found})) || ' at character '"
+        f" || strpos({column}, {found})"
+    )
+
+
 # Ordered (code, condition over `typed`, message expression). The first match wins.
 REJECTION_RULES: tuple[tuple[str, str, str], ...] = (
     ("not_utf8", "not is_utf8", "'record is not valid UTF-8'"),
@@ -107,9 +189,30 @@ REJECTION_RULES: tuple[tuple[str, str, str], ...] = (
         + " end",
     ),
     (
+        "non_finite_number",
+        f"case when {_MAYBE_NON_FINITE} then "
+        + " or ".join(_non_finite(column) for column, _ in _OBJECT_FIELDS)
+        + " else false end",
+        "case "
+        + " ".join(
+            f"when {_non_finite(column)} then 'field {name} contains NaN or Infinity,"
+            " which JSON does not allow'"
+            for column, name in _OBJECT_FIELDS
+        )
+        + " end",
+    ),
+    (
+        "invalid_identity",
+        f"({_control_in('user_id', 'user_id_plain')})"
+        f" or ({_control_in('anonymous_id', 'anonymous_id_plain')})",
+        f"case when {_control_in('user_id', 'user_id_plain')}"
+        f" then {_control_message('user_id', 'userId')}"
+        f" else {_control_message('anonymous_id', 'anonymousId')} end",
+    ),
+    (
         "missing_identity",
         "coalesce(user_id, '') = '' and coalesce(anonymous_id, '') = ''",
-        "'record has neither userId nor anonymousId'",
+        "'record has neither userId nor anonymousId (or only blanks)'",
     ),
     (
         "missing_event_name",
@@ -119,14 +222,18 @@ REJECTION_RULES: tuple[tuple[str, str, str], ...] = (
     ("missing_timestamp", "coalesce(timestamp_text, '') = ''", "'record has no timestamp'"),
     (
         "invalid_timestamp",
-        "occurred_at is null",
-        f"'timestamp ' || {_show('timestamp_text')} || ' is not an ISO 8601 date-time'",
+        f"{_invalid_time('timestamp_text', 'occurred_at')}"
+        f" or (received_text is not null and {_invalid_time('received_text', 'received_at')})",
+        f"case when {_invalid_time('timestamp_text', 'occurred_at')}"
+        f" then {_time_message('timestamp', 'timestamp_text', 'occurred_at')}"
+        f" else {_time_message('receivedAt', 'received_text', 'received_at')} end",
     ),
     (
         "timestamp_out_of_range",
-        "occurred_at < timestamptz '2000-01-01 00:00:00+00'"
-        " or occurred_at > $reference_time + interval 1 day",
-        f"'timestamp ' || {_show('timestamp_text')} || ' is before 2000 or more than a day"
+        f"{_out_of_range('occurred_at')} or {_out_of_range('received_at')}",
+        f"case when {_out_of_range('occurred_at')} then 'timestamp ' || {_show('timestamp_text')}"
+        " else 'receivedAt ' || "
+        f"{_show('received_text')} end || ' is before 2000 or more than a day"
         " after ' || strftime($reference_time, '%Y-%m-%dT%H:%M:%SZ')",
     ),
 )
@@ -147,23 +254,31 @@ def lines_candidates_sql() -> str:
                try(decode(raw)) as raw_text
         from landing_chunk
     ),
-    parsed as (
+    unmarked as (
+        -- A byte-order mark before a record (a file saved as "UTF-8 with BOM", or such
+        -- files concatenated) is not part of it; the record is kept as received.
         select *,
-               coalesce(record_bytes <= {MAX_RECORD_BYTES} and json_valid(raw_text), false)
-                   as is_json
+               case when starts_with(raw_text, chr(65279)) then substr(raw_text, 2)
+                    else raw_text end as json_text
         from decoded
     ),
+    parsed as (
+        select *,
+               coalesce(record_bytes <= {MAX_RECORD_BYTES} and json_valid(json_text), false)
+                   as is_json
+        from unmarked
+    ),
     records as (
-        select *, case when is_json then json_type(raw_text) end as json_kind
+        select *, case when is_json then json_type(json_text) end as json_kind
         from parsed
         where case
             when is_json or raw_text is null then true
-            else trim(raw_text, chr(32) || chr(9) || chr(13) || chr(10)) <> ''
+            else trim(raw_text, chr(32) || chr(9) || chr(13) || chr(10) || chr(65279)) <> ''
         end
     ),
     split as (
         select *,
-               case when json_kind = 'OBJECT' then json_transform(raw_text, '{struct}') end
+               case when json_kind = 'OBJECT' then json_transform(json_text, '{struct}') end
                    as parts
         from records
     )
@@ -263,17 +378,36 @@ def checked_sql(candidates_sql: str) -> str:
                nullif(f_message_id ->> '$', '') as message_id,
                f_event ->> '$' as event_text,
                f_name ->> '$' as name_text,
-               f_user_id ->> '$' as user_id,
-               f_anonymous_id ->> '$' as anonymous_id,
+               f_user_id ->> '$' as user_id_text,
+               f_anonymous_id ->> '$' as anonymous_id_text,
                f_timestamp ->> '$' as timestamp_text,
                case when json_type(f_timestamp) = 'VARCHAR'
                     then try_cast(f_timestamp ->> '$' as timestamptz) end as occurred_at,
                case when json_type(f_received_at) = 'VARCHAR'
-                    then try_cast(f_received_at ->> '$' as timestamptz) end as received_at
+                    then nullif(f_received_at ->> '$', '') end as received_text
         from candidates
     ),
+    identified as (
+        select *,
+               regexp_full_match(coalesce(user_id_text, ''), '{_PLAIN_ID}') as user_id_plain,
+               regexp_full_match(coalesce(anonymous_id_text, ''), '{_PLAIN_ID}')
+                   as anonymous_id_plain,
+               try_cast(received_text as timestamptz) as received_at,
+               lower(concat(f_properties::varchar, f_traits::varchar, f_context::varchar))
+                   as objects_lower
+        from typed
+    ),
+    trimmed as (
+        select *,
+               case when user_id_plain then user_id_text
+                    else trim(user_id_text, {_chars(IDENTITY_WHITESPACE)}) end as user_id,
+               case when anonymous_id_plain then anonymous_id_text
+                    else trim(anonymous_id_text, {_chars(IDENTITY_WHITESPACE)}) end
+                   as anonymous_id
+        from identified
+    ),
     judged as (
-        select *, case {codes} end as error_code from typed
+        select *, case {codes} end as error_code from trimmed
     )
     select line_number,
            error_code,

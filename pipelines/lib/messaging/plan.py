@@ -12,14 +12,19 @@ number; then apply suppression → holdout → frequency cap → quiet hours.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 import pyarrow as pa
 
+from pipelines.lib.clock import wall_clock
+from pipelines.lib.email.addresses import valid_email_sql
 from pipelines.lib.flags import EnvSetting, FlagSet, evaluate_many
+from pipelines.lib.messaging.gate import plan_flag_settings
+from pipelines.lib.messaging.ledger_clock import check_pipeline_clock
 from pipelines.lib.messaging.plan_sql import PLAN_USERS_SQL, due_steps_sql
 from pipelines.lib.messaging.policy import (
     CAP_COUNTED_STATUSES,
@@ -138,9 +143,9 @@ suppressed as (
 ),
 facts as (
     select c.*, u.email, u.has_valid_timezone,
-           -- one malformed address would fail a whole provider batch: never plan it
-           coalesce(regexp_full_match(u.email, '[^@\s]+@[^@\s]+\.[^@\s]+'), false)
-               as valid_email,
+           -- one malformed address would fail a whole provider batch: never plan it. The
+           -- senders' own rule (email/addresses.py), so a planned address is never refused.
+           {valid_email_sql("u.email")} as valid_email,
            case when u.has_valid_timezone then u.timezone else 'UTC' end as local_timezone,
            coalesce(r.sends_24h, 0) as sends_24h, coalesce(r.sends_7d, 0) as sends_7d,
            md5_number(c.sequence_id || ':' || c.user_id) % 100 as holdout_bucket,
@@ -196,19 +201,29 @@ def plan_messages(
     flag_overrides: dict[str, EnvSetting] | None = None,
     only_user_id: str | None = None,
     dry_run: bool = False,
+    allow_future_clock: bool = False,
+    wall_now: datetime | None = None,
 ) -> PlanResult:
     """Decide and record this plan in messaging.sends, in one transaction.
 
     `only_user_id` with `dry_run` is the preview: the same decisions for one user, rolled back.
+    A clock before the latest plan's (or, outside dev, far ahead of the machine's) is refused
+    with PipelineClockError before anything changes; a preview may look at any clock.
     """
     rails = guardrails or Guardrails()
     keys = {s.flag for s in sequences} | {KILL_SWITCH}
     settings = flag_settings(flags, env, keys, flag_overrides)
-    now = datetime.now(UTC)
+    # Rules read the pipeline clock (planned_at feeds the frequency cap); `updated_at` and
+    # `created_at` record when the row really changed.
+    now = wall_clock()
     result = PlanResult(plan_id=plan_id, as_of=as_of)
     params = {"as_of": as_of}
     con.execute("begin")
     try:
+        if not dry_run:
+            check_pipeline_clock(
+                con, as_of, env=env, wall_now=wall_now or now, allow_future=allow_future_clock
+            )
         con.execute(PLAN_USERS_SQL)
         if only_user_id is not None:
             con.execute("delete from plan_users where user_id <> ?", [only_user_id])
@@ -260,7 +275,7 @@ def plan_messages(
                 "quiet_end": rails.quiet_end_hour,
             },
         )
-        write = {"now": now, "plan_id": plan_id}
+        write = {"now": now, "plan_id": plan_id, "as_of": as_of}
         con.execute(
             """
             update messaging.sends s
@@ -270,7 +285,7 @@ def plan_messages(
             from plan_decided d
             where s.send_id = d.send_id
         """,
-            write,
+            {"now": now, "plan_id": plan_id},
         )
         con.execute(
             """
@@ -280,7 +295,7 @@ def plan_messages(
                 attempts, due_at, plan_id, planned_at, updated_at)
             select send_id, user_id, email, sequence_id, step_id, template, enrollment_key,
                    decision, decision_reason, variant, flag_key, flag_state, flag_reason,
-                   0, due_at, $plan_id, $now, $now
+                   0, due_at, $plan_id, $as_of, $now
             from plan_decided
             -- Stored in send order, so each send batch touches a few contiguous vectors of
             -- the ledger: claiming and resolving scattered rows costs ~10x more per batch.
@@ -289,7 +304,11 @@ def plan_messages(
         """,
             write,
         )
-        con.execute("insert into messaging.plans values (?, ?, ?, ?)", [plan_id, as_of, env, now])
+        con.execute(
+            "insert into messaging.plans (plan_id, as_of, env, created_at, flag_settings)"
+            " values (?, ?, ?, ?, ?)",
+            [plan_id, as_of, env, now, json.dumps(plan_flag_settings(flags, env, settings))],
+        )
         for sequence_id, decision, rows in con.execute(
             "select sequence_id, decision, count(*) from plan_decided group by all"
         ).fetchall():

@@ -45,7 +45,14 @@ def plan_summary(result: PlanResult) -> str:
 
 
 def send_summary(report: SendReport) -> str:
-    return (
+    cancelled = sum(report.cancelled.values())
+    summary = (
         f"send via {report.provider}: {status_counts(report)} in {report.requests} request(s);"
         f" orphaned 'sending' rows marked unknown: {report.orphans_marked_unknown}"
     )
+    if cancelled:
+        # Rows the send-time gate stopped: a flag changed or an address was suppressed
+        # after the plan. The most common reason tells the operator which.
+        reason, _ = report.cancelled.most_common(1)[0]
+        summary += f"; cancelled at send time {cancelled} (e.g. {reason})"
+    return summary

@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
+from pipelines.lib.clock import wall_clock
 from pipelines.lib.email import (
     EmailSender,
     OutboxSender,
@@ -74,9 +75,7 @@ def build_sender(settings: Settings, *, api_key: str | None = None) -> EmailSend
     identity = sender_identity()
     renderer = TemplateRenderer(TEMPLATES_DIR, identity)
     if sender_kind(settings) == "outbox":
-        return OutboxSender(
-            settings.outbox_dir, renderer, identity, clock=lambda: datetime.now(UTC)
-        )
+        return OutboxSender(settings.outbox_dir, renderer, identity, clock=wall_clock)
     key = api_key or os.environ.get("SENDGRID_API_KEY", "").strip()
     if not key:
         raise ValueError("the sendgrid sender needs SENDGRID_API_KEY")

@@ -1,26 +1,45 @@
 """send_messages: deliver planned ledger rows at most once each (DESIGN §8).
 
-Per batch: the rows are claimed as `sending` in a committed transaction before the provider
-is called, then resolved to `sent`, `failed` or `unknown`. A process that dies in between
-leaves `sending` rows; the next run marks them `unknown` (they may have gone out) and never
-resends them: webhook events reconcile them later by send_id.
+Per batch: every row is re-decided by the send-time gate (flags as they are now, the
+suppression list) and claimed as `sending` in one committed transaction before the provider
+is called; rows no longer allowed become `cancelled` there instead. Then the claimed rows are
+resolved to `sent`, `failed` or `unknown`. A process that dies in between leaves `sending`
+rows; the next run marks them `unknown` (they may have gone out) and never resends them:
+webhook events reconcile them later by send_id. A refusal of the provider account (revoked
+key) stops the run and puts the rows it claimed back to `planned`.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 
-from pipelines.lib.email import EmailSender, OutgoingBatch, Recipient, SendOutcome
+from pipelines.lib.clock import wall_clock
+from pipelines.lib.email import (
+    EmailSender,
+    OutgoingBatch,
+    ProviderAccountError,
+    Recipient,
+    SendOutcome,
+)
+from pipelines.lib.messaging.gate import GateRow, SendGate, SendStopped
 
 BATCH_SIZE = 1000  # SendGrid's limit of personalizations per request
 
 
 class SendCeilingExceeded(RuntimeError):
     """More messages are planned than one run may send: nothing was sent."""
+
+
+class SendHalted(RuntimeError):
+    """The run stopped before every planned row was tried; `report` holds what it did."""
+
+    def __init__(self, message: str, report: SendReport) -> None:
+        super().__init__(message)
+        self.report = report
 
 
 @dataclass
@@ -30,6 +49,7 @@ class SendReport:
     orphans_marked_unknown: int = 0
     statuses: Counter = field(default_factory=Counter)  # sent / failed / unknown -> rows
     errors: Counter = field(default_factory=Counter)  # failure reason -> rows
+    cancelled: Counter = field(default_factory=Counter)  # why the gate refused -> rows
     requests: int = 0
 
     @property
@@ -40,7 +60,8 @@ class SendReport:
 PLANNED_ROWS_SQL = """
 select s.send_id, s.user_id, s.email, s.sequence_id, s.step_id, s.template,
        u.name, p.steps_completed, p.next_step_name, p.percent_complete,
-       p.current_streak_days, p.active_days_last_7
+       p.current_streak_days, p.active_days_last_7,
+       s.flag_key, s.plan_id, coalesce(u.is_admin, false)
 from messaging.sends s
 left join marts.dim_users u using (user_id)
 left join marts.user_progress p using (user_id)
@@ -50,7 +71,7 @@ order by s.template, s.sequence_id, s.step_id, s.rowid  -- storage order: see pl
 
 
 def _recipient(row: tuple) -> Recipient:
-    (send_id, user_id, email, _, _, _, name, steps, next_step, percent, streak, active) = row
+    (send_id, user_id, email, _, _, _, name, steps, next_step, percent, streak, active) = row[:12]
     first_name = name.split()[0] if name and name.strip() else None
     context = {
         "first_name": first_name,
@@ -62,6 +83,12 @@ def _recipient(row: tuple) -> Recipient:
         "active_days_last_7": active or 0,
     }
     return Recipient(send_id=send_id, user_id=user_id, email=email, name=name, context=context)
+
+
+def _gate_row(row: tuple) -> GateRow:
+    return GateRow(
+        send_id=row[0], user_id=row[1], flag_key=row[12], plan_id=row[13], is_admin=row[14]
+    )
 
 
 def mark_orphans_unknown(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> int:
@@ -81,27 +108,71 @@ def mark_orphans_unknown(con: duckdb.DuckDBPyConnection, run_id: str, now: datet
     return len(rows)
 
 
-def _claim(con: duckdb.DuckDBPyConnection, send_ids: list[str], run_id: str) -> None:
-    # The ids as a list parameter: DuckDB filters the ledger with them instead of joining a
+def _claim(
+    con: duckdb.DuckDBPyConnection, send_ids: list[str], refused: dict[str, str], run_id: str
+) -> tuple[set[str], Counter]:
+    """In one transaction: cancel the rows the gate refused or whose address or user was
+    suppressed since the plan, and claim the rest as `sending`. Returns the claimed ids and
+    the cancellations by reason. Only `planned` rows are touched, so a row another process
+    re-decided meanwhile is left alone."""
+    # The ids as list parameters: DuckDB filters the ledger with them instead of joining a
     # registered table against every row of it (several times faster on a large ledger).
-    con.execute(
-        """
-        update messaging.sends set status = 'sending', send_run_id = $run_id,
-               updated_at = $now
-        where status = 'planned' and send_id in (select unnest($send_ids))
-        """,
-        {"run_id": run_id, "now": datetime.now(UTC), "send_ids": send_ids},
-    )
+    params = {"run_id": run_id, "now": wall_clock()}
+    con.execute("begin")
+    try:
+        cancelled = con.execute(
+            """
+            update messaging.sends s
+            set status = 'cancelled', status_reason = r.reason, send_run_id = $run_id,
+                updated_at = $now
+            from (select unnest($ids) as send_id, unnest($reasons) as reason) r
+            where s.send_id = r.send_id and s.status = 'planned'
+            returning s.status_reason
+            """,
+            {**params, "ids": list(refused), "reasons": list(refused.values())},
+        ).fetchall()
+        cancelled += con.execute(
+            """
+            update messaging.sends s
+            set status = 'cancelled', send_run_id = $run_id, updated_at = $now,
+                status_reason = 'suppressed since the plan: ' || (
+                    select any_value(x.reason) from messaging.suppressions x
+                    where lower(x.email) = lower(s.email) or x.user_id = s.user_id)
+            where s.status = 'planned' and s.send_id in (select unnest($ids))
+              and exists (select 1 from messaging.suppressions x
+                          where lower(x.email) = lower(s.email) or x.user_id = s.user_id)
+            returning s.status_reason
+            """,
+            {**params, "ids": send_ids},
+        ).fetchall()
+        claimed = con.execute(
+            """
+            update messaging.sends set status = 'sending', send_run_id = $run_id,
+                   updated_at = $now
+            where status = 'planned' and send_id in (select unnest($ids))
+            returning send_id
+            """,
+            {**params, "ids": send_ids},
+        ).fetchall()
+        con.execute("commit")
+    except Exception:
+        con.execute("rollback")
+        raise
+    return {row[0] for row in claimed}, Counter(reason for (reason,) in cancelled)
 
 
-def _resolve(con: duckdb.DuckDBPyConnection, outcomes: list[SendOutcome], provider: str) -> None:
+def _resolve(
+    con: duckdb.DuckDBPyConnection, outcomes: list[SendOutcome], provider: str, clock: datetime
+) -> None:
+    if not outcomes:
+        return
     con.execute(
         """
         update messaging.sends s
         set status = o.status, provider = $provider,
             provider_message_id = o.provider_message_id,
             attempts = s.attempts + o.attempts, last_error = o.error,
-            sent_at = case when o.status = 'sent' then $now end,
+            sent_at = case when o.status = 'sent' then $clock end,
             status_reason = case o.status
                 when 'sent' then 'accepted by ' || $provider
                 when 'failed' then 'provider refused: ' || coalesce(o.error, '?')
@@ -116,7 +187,8 @@ def _resolve(con: duckdb.DuckDBPyConnection, outcomes: list[SendOutcome], provid
         """,
         {
             "provider": provider,
-            "now": datetime.now(UTC),
+            "clock": clock,
+            "now": wall_clock(),
             "send_ids": [o.send_id for o in outcomes],
             "statuses": [o.status for o in outcomes],
             "message_ids": [o.provider_message_id for o in outcomes],
@@ -126,12 +198,47 @@ def _resolve(con: duckdb.DuckDBPyConnection, outcomes: list[SendOutcome], provid
     )
 
 
+def _release(con: duckdb.DuckDBPyConnection, send_ids: list[str], run_id: str, why: str) -> int:
+    """Claimed rows the provider certainly did not accept go back to `planned`."""
+    return len(
+        con.execute(
+            """
+            update messaging.sends
+            set status = 'planned', send_run_id = null, updated_at = $now,
+                status_reason = 'not sent: ' || $why
+            where status = 'sending' and send_run_id = $run_id
+              and send_id in (select unnest($ids))
+            returning send_id
+            """,
+            {"ids": send_ids, "run_id": run_id, "now": wall_clock(), "why": why[:300]},
+        ).fetchall()
+    )
+
+
+def _record(report: SendReport, outcomes: list[SendOutcome]) -> None:
+    for outcome in outcomes:
+        report.statuses[outcome.status] += 1
+        if outcome.status != "sent" and outcome.error:
+            report.errors[outcome.error[:120]] += 1
+
+
 def send_planned(
-    con: duckdb.DuckDBPyConnection, *, sender: EmailSender, run_id: str, max_sends_per_run: int
+    con: duckdb.DuckDBPyConnection,
+    *,
+    sender: EmailSender,
+    run_id: str,
+    max_sends_per_run: int,
+    gate: SendGate,
+    clock: datetime,
 ) -> SendReport:
-    """Send every `planned` row, grouped by template in batches of up to 1000."""
+    """Send every `planned` row still allowed, grouped by template in batches of up to 1000.
+
+    `clock` is the pipeline clock of this run: it becomes `sent_at`, which the frequency cap
+    of later plans reads. Raises SendHalted (with the report so far) when the provider
+    refuses the account or the flags cannot be read: the untried rows stay `planned`.
+    """
     report = SendReport(run_id=run_id, provider=sender.provider)
-    report.orphans_marked_unknown = mark_orphans_unknown(con, run_id, datetime.now(UTC))
+    report.orphans_marked_unknown = mark_orphans_unknown(con, run_id, wall_clock())
     rows = con.execute(PLANNED_ROWS_SQL).fetchall()
     if len(rows) > max_sends_per_run:
         raise SendCeilingExceeded(
@@ -144,17 +251,54 @@ def send_planned(
         groups.setdefault((row[5], row[3], row[4]), []).append(row)
     for (template, sequence_id, step_id), members in groups.items():
         for start in range(0, len(members), BATCH_SIZE):
-            chunk = [_recipient(r) for r in members[start : start + BATCH_SIZE]]
-            _claim(con, [r.send_id for r in chunk], run_id)  # committed before the call
-            outcomes = sender.send(
-                OutgoingBatch(
-                    template=template, sequence_id=sequence_id, step_id=step_id, recipients=chunk
-                )
+            batch_rows = members[start : start + BATCH_SIZE]
+            _send_batch(
+                con,
+                batch_rows,
+                report,
+                sender=sender,
+                gate=gate,
+                clock=clock,
+                batch_key=(template, sequence_id, step_id),
             )
-            report.requests += 1
-            _resolve(con, outcomes, sender.provider)
-            for outcome in outcomes:
-                report.statuses[outcome.status] += 1
-                if outcome.status != "sent" and outcome.error:
-                    report.errors[outcome.error[:120]] += 1
     return report
+
+
+def _send_batch(
+    con: duckdb.DuckDBPyConnection,
+    batch_rows: list[tuple],
+    report: SendReport,
+    *,
+    sender: EmailSender,
+    gate: SendGate,
+    clock: datetime,
+    batch_key: tuple[str, str, str],
+) -> None:
+    try:
+        refused = gate.refusals(con, [_gate_row(row) for row in batch_rows])
+    except SendStopped as exc:
+        raise SendHalted(str(exc), report) from None
+    claimed, cancelled = _claim(con, [row[0] for row in batch_rows], refused, report.run_id)
+    report.cancelled.update(cancelled)
+    chunk = [_recipient(row) for row in batch_rows if row[0] in claimed]
+    if not chunk:
+        return
+    template, sequence_id, step_id = batch_key
+    try:
+        outcomes = sender.send(
+            OutgoingBatch(
+                template=template, sequence_id=sequence_id, step_id=step_id, recipients=chunk
+            )
+        )
+    except ProviderAccountError as exc:
+        report.requests += 1
+        _resolve(con, exc.outcomes, sender.provider, clock)
+        _record(report, exc.outcomes)
+        done = {o.send_id for o in exc.outcomes}
+        released = _release(
+            con, [r.send_id for r in chunk if r.send_id not in done], report.run_id, str(exc)
+        )
+        raise SendHalted(f"{exc} ({released} claimed rows put back to planned)", report) from None
+    report.requests += 1
+    _resolve(con, outcomes, sender.provider, clock)
+    _record(report, outcomes)

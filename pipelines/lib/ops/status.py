@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from pipelines.lib.clock import wall_clock
 from pipelines.lib.email import SenderIdentity
 from pipelines.lib.flags import KILL_SWITCH, FlagError, FlagSet, load_flags
 from pipelines.lib.ops.environment import (
@@ -57,7 +58,7 @@ def status_report(
     """(exit code, lines): 1 when any line is FAIL (sending is blocked), else 0."""
     environ = os.environ if environ is None else environ
     paths = paths or StatusPaths()
-    now = now or datetime.now(UTC)
+    now = now or wall_clock()
     report = Report()
     identity = _check_config(report, settings, environ)
     flags = _check_flags(report, settings, paths.flags)

@@ -158,11 +158,18 @@ def suppressions_by_reason(con: duckdb.DuckDBPyConnection) -> Rows:
 
 
 def rejected_by_reason(con: duckdb.DuckDBPyConnection) -> Rows:
-    return _fetch_if(
+    """Rejected records of every landing file by code: product events and webhook events,
+    as `ingestion_summary` counts both."""
+    tables = [
+        f"select error_code from raw.{table}"
+        for table in ("events_rejected", "email_events_rejected")
+        if table_exists(con, "raw", table)
+    ]
+    if not tables:
+        return []
+    return fetch(
         con,
-        "raw",
-        "events_rejected",
-        "select error_code, count(*) as rejected from raw.events_rejected"
+        f"select error_code, count(*) as rejected from ({' union all '.join(tables)})"
         " group by error_code order by rejected desc, error_code",
     )
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from pipelines.lib.ingest.readers import MAX_LINE_BYTES
 from pipelines.lib.ingest.validate import ROW_CODES
 from pipelines.lib.sample_data import vocab
 from pipelines.lib.sample_data.records import (
@@ -25,13 +26,16 @@ from pipelines.lib.sample_data.records import (
 # generator writes well-formed CSV and breaks a record in one field at a time.
 BAD_RECORD_CODES: tuple[str, ...] = tuple(c for c in ROW_CODES if c != "malformed_csv_row")
 # A tabular column holds text, so it cannot be broken JSON or a non-object; parquet
-# strings are UTF-8 by construction.
+# strings are UTF-8 by construction, and parquet has no lines (a huge row is simply
+# record_too_large).
 _NOT_TABULAR = ("invalid_json", "not_an_object")
 FORMAT_CODES: dict[str, tuple[str, ...]] = {
     "jsonl": BAD_RECORD_CODES,
     "jsonl.gz": BAD_RECORD_CODES,
     "csv": tuple(c for c in BAD_RECORD_CODES if c not in _NOT_TABULAR),
-    "parquet": tuple(c for c in BAD_RECORD_CODES if c not in (*_NOT_TABULAR, "not_utf8")),
+    "parquet": tuple(
+        c for c in BAD_RECORD_CODES if c not in (*_NOT_TABULAR, "not_utf8", "line_too_long")
+    ),
 }
 
 MAX_RECORD_BYTES = 32 * 1024
@@ -51,6 +55,13 @@ _OUT_OF_RANGE_TIMESTAMPS = (
     "1999-12-31T23:59:59.000Z",
     "2099-01-01T00:00:00.000Z",
 )
+# UTC offsets no place uses (the limit is ±18:00); the time itself is fine.
+_BAD_OFFSETS = ("+99:00", "-18:30", "+2400", "+19")
+# JSON has no NaN or Infinity; Python's json writes them anyway (and DuckDB reads them).
+_NON_FINITE = (float("nan"), float("inf"), float("-inf"))
+# An identity with a control character: a bell, an ANSI colour escape, DEL, a C1 control
+# and a line separator inside it (blanks around an id are trimmed, not refused).
+_CONTROL_IDS = ("{uid}\x07", "\x1b[31m{uid}", "{uid}\x7f", "{uid}\x85x", "{uid}\u2028{uid}")
 
 
 @dataclass(frozen=True)
@@ -108,10 +119,35 @@ class BadRecordFactory:
             "receivedAt": self.iso(t + rng.randint(20, 900)),
         }
 
-    def _huge_property(self) -> str:
+    def _huge_property(self, size: int = MAX_RECORD_BYTES + 4000) -> str:
         # A pasted log: realistic for an oversized payload, and well over the limit.
         entry = f"GET /api/v1/dashboards/{self.rng.randrange(10**6)} 200 12ms; "
-        return (entry * (MAX_RECORD_BYTES // len(entry) + 200))[: MAX_RECORD_BYTES + 4000]
+        return (entry * (size // len(entry) + 1))[:size]
+
+    def _line_too_long(self) -> dict[str, str]:
+        # A whole log file pasted in: over the line limit, so never read whole.
+        return {"debug_log": self._huge_property(MAX_LINE_BYTES + 8000)}
+
+    def _non_finite(self, rec: dict[str, object]) -> None:
+        value = self.rng.choice(_NON_FINITE)
+        variant = self.rng.randrange(3)
+        if variant == 0:
+            rec["properties"] = {"dashboard_id": "dsh_1", "conversion_rate": value}
+        elif variant == 1:
+            rec["properties"] = {"scores": [0.5, value]}
+        else:
+            rec["context"] = {"library": vocab.BROWSER_LIBRARY, "screen": {"density": value}}
+
+    def _control_id(self, user_id: str) -> str:
+        return self.rng.choice(_CONTROL_IDS).format(uid=user_id)
+
+    def _bad_time(self, rec: dict[str, object]) -> None:
+        """Break timestamp or receivedAt: unparseable, or with an impossible UTC offset."""
+        field = "timestamp" if self.rng.random() < 0.6 else "receivedAt"
+        if self.rng.random() < 0.5:
+            rec[field] = self.rng.choice(_INVALID_TIMESTAMPS)
+        else:
+            rec[field] = str(rec[field])[:-1] + self.rng.choice(_BAD_OFFSETS)
 
     # -- JSONL ---------------------------------------------------------------------------
 
@@ -120,6 +156,8 @@ class BadRecordFactory:
         rec = self._base(user_id)
         if code == "not_utf8":
             rec["properties"] = {"note": f"caf{NOT_UTF8_MARKER} au lait"}
+        elif code == "line_too_long":
+            rec["properties"] = self._line_too_long()
         elif code == "record_too_large":
             rec["properties"] = {"debug_log": self._huge_property()}
         elif code == "invalid_json":
@@ -148,15 +186,21 @@ class BadRecordFactory:
                 rec["event"] = rng.randint(1, 999)
             else:
                 rec["context"] = "analytics.js"
+        elif code == "non_finite_number":
+            self._non_finite(rec)
+        elif code == "invalid_identity":
+            rec["userId"] = self._control_id(user_id)
         elif code == "missing_identity":
-            variant = rng.randrange(3)
+            variant = rng.randrange(4)
             if variant == 0:
                 del rec["userId"]
             elif variant == 1:
                 rec["userId"] = None
-            else:
+            elif variant == 2:
                 rec["userId"] = ""
                 rec["anonymousId"] = None
+            else:
+                rec["userId"] = " \t\u00a0 "  # blanks only: nothing once trimmed
         elif code == "missing_event_name":
             variant = rng.randrange(3)
             if variant == 0:
@@ -169,9 +213,9 @@ class BadRecordFactory:
             else:
                 rec["timestamp"] = None
         elif code == "invalid_timestamp":
-            rec["timestamp"] = rng.choice(_INVALID_TIMESTAMPS)
+            self._bad_time(rec)
         elif code == "timestamp_out_of_range":
-            rec["timestamp"] = self._out_of_range()
+            rec["timestamp" if rng.random() < 0.7 else "receivedAt"] = self._out_of_range()
         else:  # pragma: no cover - the codes are a closed set
             raise ValueError(f"unknown bad record code {code!r}")
         text = dumps(rec) + "\n"
@@ -217,9 +261,12 @@ class BadRecordFactory:
         event: str | None = str(rec["event"])
         uid: str | None = user_id
         ts: str | None = str(rec["timestamp"])
+        received: str | None = str(rec["receivedAt"])
         if code == "not_utf8":
             # The csv writer swaps the marker for invalid bytes after encoding the batch.
             props = dumps({"note": f"caf{NOT_UTF8_MARKER} au lait"})
+        elif code == "line_too_long":
+            props = dumps(self._line_too_long())
         elif code == "record_too_large":
             props = dumps({"debug_log": self._huge_property()})
         elif code == "unknown_type":
@@ -230,16 +277,25 @@ class BadRecordFactory:
                 props = ('["beta","dark-mode"]', '"plan=pro"', "42")[variant]
             else:
                 ctx = '"analytics.js"'
+        elif code == "non_finite_number":
+            self._non_finite(rec)
+            props, ctx = dumps(rec["properties"]), dumps(rec["context"])
+        elif code == "invalid_identity":
+            uid = self._control_id(user_id)
         elif code == "missing_identity":
-            uid = rng.choice((None, ""))
+            uid = rng.choice((None, "", "   "))
         elif code == "missing_event_name":
             event = rng.choice((None, ""))
         elif code == "missing_timestamp":
             ts = None
         elif code == "invalid_timestamp":
-            ts = rng.choice(_INVALID_TIMESTAMPS)
+            self._bad_time(rec)
+            ts, received = str(rec["timestamp"]), str(rec["receivedAt"])
         elif code == "timestamp_out_of_range":
-            ts = self._out_of_range()
+            if rng.random() < 0.7:
+                ts = self._out_of_range()
+            else:
+                received = self._out_of_range()
         else:
             raise ValueError(f"bad record code {code!r} cannot be written as a {self.fmt} row")
         return (
@@ -250,7 +306,7 @@ class BadRecordFactory:
             uid,
             None,
             ts,
-            str(rec["receivedAt"]),
+            received,
             props,
             None,
             ctx,

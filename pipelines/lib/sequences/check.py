@@ -24,6 +24,7 @@ from pipelines.lib.sequences.loader import (
     template_files,
 )
 from pipelines.lib.sequences.models import SEGMENTS, Sequence
+from pipelines.lib.yaml_limits import YamlTooLargeError, read_yaml_bytes, safe_load
 
 # The marts a condition is evaluated against (DESIGN §6).
 CONDITION_MODELS = ("dim_users", "user_progress")
@@ -82,12 +83,16 @@ def known_columns(dbt_project_dir: Path) -> set[str]:
     """Column names of the marts conditions may use, from `models/marts/*.yml` of the project.
 
     Raises ValueError when a model is not described there: checking against an empty list would
-    flag every column, and checking nothing would let typos through.
+    flag every column, and checking nothing would let typos through; and, naming the file, when
+    a file is not YAML or is over the limits of pipelines.lib.yaml_limits (e.g. an alias bomb).
     """
     found: dict[str, set[str]] = {}
     marts = dbt_project_dir / "models" / "marts"
     for file in sorted([*marts.glob("*.yml"), *marts.glob("*.yaml")]):
-        document = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        try:
+            document = safe_load(read_yaml_bytes(file).decode("utf-8")) or {}
+        except (yaml.YAMLError, YamlTooLargeError, UnicodeDecodeError) as exc:
+            raise ValueError(f"{display_path(file)}: cannot read the mart columns: {exc}") from None
         for model in document.get("models") or []:
             if isinstance(model, dict) and model.get("name") in CONDITION_MODELS:
                 names = {c["name"] for c in model.get("columns") or [] if "name" in c}

@@ -24,6 +24,7 @@ from pipelines.lib.sequences.yaml_lines import (
     dotted_path,
     load_yaml_with_lines,
 )
+from pipelines.lib.yaml_limits import YamlTooLargeError, read_yaml_bytes
 
 TEMPLATE_PARTS = ("subject", "html", "txt")
 TEMPLATES_DIR = "templates"
@@ -122,9 +123,11 @@ def _read_file(
     file: Path, path: str
 ) -> tuple[LocatedYaml | None, Sequence | None, list[tuple[int, str]]]:
     try:
-        located = load_yaml_with_lines(file.read_text(encoding="utf-8"))
+        located = load_yaml_with_lines(read_yaml_bytes(file).decode("utf-8"))
     except YamlSyntaxError as exc:
         return None, None, [(exc.line, exc.message)]
+    except YamlTooLargeError as exc:
+        return None, None, [(1, str(exc))]
     except (OSError, UnicodeDecodeError) as exc:
         return None, None, [(1, f"cannot read the file: {exc}")]
     problems: list[tuple[int, str]] = list(located.duplicate_keys)

@@ -13,6 +13,8 @@ from typing import Any
 
 import yaml
 
+from pipelines.lib.yaml_limits import BoundedSafeLoader, YamlTooLargeError, check_yaml_size
+
 PathKey = tuple[str | int, ...]
 
 
@@ -48,9 +50,14 @@ class LocatedYaml:
 def load_yaml_with_lines(text: str) -> LocatedYaml:
     """Parse one YAML document with the safe loader, keeping line numbers.
 
-    Raises YamlSyntaxError (with the parser's line) for invalid YAML or several documents.
+    Raises YamlSyntaxError (with the parser's line) for invalid YAML or several documents, and
+    for a document over the limits of pipelines.lib.yaml_limits (size, alias bombs, nesting).
     """
-    loader = yaml.SafeLoader(text)
+    try:
+        check_yaml_size(text)
+    except YamlTooLargeError as exc:
+        raise YamlSyntaxError(1, str(exc)) from None
+    loader = BoundedSafeLoader(text)
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

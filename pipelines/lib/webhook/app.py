@@ -157,11 +157,15 @@ def serve(
     public_key: str | None,
     max_body_bytes: int = 5 * 1024 * 1024,
     max_age_seconds: int = 300,
+    header_timeout: float = 10.0,
+    body_timeout: float = 60.0,  # a 5 MiB body in 60 s needs ~85 KiB/s; SendGrid is faster
 ) -> None:
     """Run the receiver with uvicorn until interrupted.
 
     Everything that can be wrong with the configuration raises `ValueError` before the
     socket is bound, so a misconfigured deploy fails loudly instead of answering SendGrid.
+    A client whose request headers (or body) are not all received within `header_timeout`
+    (or `body_timeout`) seconds is disconnected (pipelines/lib/webhook/protocol.py).
     """
     if env not in ENVIRONMENTS:
         raise ValueError(f"BIS_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
@@ -174,6 +178,10 @@ def serve(
     # Imported here: uvicorn is only needed to serve, not to build or test the app.
     import uvicorn
 
+    from pipelines.lib.webhook.protocol import deadline_protocol
+
+    protocol = deadline_protocol(header_timeout, body_timeout)  # bad values fail here
+
     app = create_app(  # parses the key, so a bad key also fails before binding
         landing_dir=landing_dir,
         public_key=key,
@@ -181,4 +189,13 @@ def serve(
         max_age_seconds=max_age_seconds,
     )
     landing_dir.mkdir(parents=True, exist_ok=True)
-    uvicorn.run(app, host=host, port=port, server_header=False, log_level="info")
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        http=protocol,  # h11 with request deadlines; headers capped at h11's 16 KiB
+        timeout_keep_alive=5,
+        ws="none",  # no WebSocket upgrades: nothing here speaks it
+        server_header=False,
+        log_level="info",
+    )

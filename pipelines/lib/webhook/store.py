@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipelines.lib.email_events.validate import MAX_JSON_DEPTH, JsonRejected, loads_strict
+
 # Called with the temp file's path after it is written and fsynced, before the rename.
 # Tests use it to kill the process at the worst moment.
 BeforeCommitHook = Callable[[Path], None]
@@ -26,24 +28,26 @@ UNSIGNED_MARK = ".unsigned"  # dev-only posts accepted without a key: `<name>.un
 
 
 class MalformedPayload(ValueError):
-    """The body is not a JSON array of objects."""
+    """The body is not a JSON array (or nests too deep to be SendGrid's)."""
 
 
-def _reject_constant(name: str) -> None:
-    # NaN/Infinity are not JSON; downstream readers (DuckDB) would choke on them.
-    raise MalformedPayload(f"{name} is not valid JSON")
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+# Only used to find each element's span after `loads_strict` accepted the whole body.
+_DECODER = json.JSONDecoder()
 
 
 def split_events(body: bytes) -> list[str]:
-    """The events of a JSON array body, each as its exact source text.
+    """The elements of a JSON array body, each as its exact source text.
 
-    Ingestion dedupes on `sg_event_id` and keeps the raw record, so we keep each object's
+    Ingestion dedupes on `sg_event_id` and keeps the raw record, so we keep each element's
     text as SendGrid sent it instead of re-serializing. The only change: a CR/LF between
     tokens (pretty-printed bodies) becomes a space so one event stays one line; raw CR/LF
     cannot occur inside JSON strings, so this never alters a value.
+
+    Only the body as a whole is judged here: not UTF-8, not JSON (NaN, trailing data),
+    nested deeper than MAX_JSON_DEPTH, or not an array raise `MalformedPayload` (400).
+    The elements are not: SendGrid retries a refused batch for 24 h and then drops it, so
+    one odd element would cost every good event beside it. An element that is not a
+    usable event is stored like the rest and rejected, alone and kept, by the loader.
     """
     try:
         text = body.decode("utf-8")
@@ -51,13 +55,11 @@ def split_events(body: bytes) -> list[str]:
         raise MalformedPayload("body is not UTF-8") from exc
     # Validate the whole document first, so trailing garbage or duplicated arrays fail.
     try:
-        document = _DECODER.decode(text)
-    except ValueError as exc:  # JSONDecodeError and MalformedPayload are both ValueErrors
-        raise MalformedPayload(f"body is not JSON: {exc}") from exc
+        document = loads_strict(text, max_depth=MAX_JSON_DEPTH)
+    except JsonRejected as exc:
+        raise MalformedPayload(f"body is not acceptable JSON: {exc.message}") from exc
     if not isinstance(document, list):
         raise MalformedPayload("body is not a JSON array")
-    if not all(isinstance(item, dict) for item in document):
-        raise MalformedPayload("every element of the array must be a JSON object")
 
     # Second pass for the exact spans: raw_decode reports where each element ends.
     events: list[str] = []

@@ -136,10 +136,14 @@ def test_a_crash_mid_write_leaves_no_file_and_the_retry_writes_one(
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(outbox_module.os, "fsync", crash)
-    outcome = make_sender(outbox, renderer).send(batch(person("s1")))[0]
-
-    assert outcome.status == "failed"
-    assert "No space left on device" in (outcome.error or "")
+    # A full disk is no message's fault: the batch stops (nothing `failed` for good) and the
+    # unsent recipients go back to planned; the error names the file (one line for the CLI).
+    with pytest.raises(outbox_module.OutboxUnwritable) as stopped:
+        make_sender(outbox, renderer).send(batch(person("s1")))
+    assert stopped.value.outcomes == []
+    assert str(stopped.value) == (
+        f"outbox: {outbox}/2026-11-24/s1.eml: No space left on device (ENOSPC); sending stopped"
+    )
     assert list(outbox.rglob("*")) == [outbox / "2026-11-24"]  # no partial or temp file
 
     monkeypatch.undo()

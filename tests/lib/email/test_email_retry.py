@@ -45,7 +45,7 @@ def test_server_errors_are_retried(status: int) -> None:
     assert classify_response(status, {}, b"oops", NOW).verdict == "retry"
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 413])
+@pytest.mark.parametrize("status", [400, 413, 422])
 def test_other_client_errors_are_permanent_with_sendgrids_reason(status: int) -> None:
     body = b'{"errors":[{"message":"bad thing","field":"personalizations.0.to"}]}'
 
@@ -55,6 +55,18 @@ def test_other_client_errors_are_permanent_with_sendgrids_reason(status: int) ->
     assert result.error is not None
     assert result.error.startswith(f"HTTP {status}")
     assert "bad thing (field personalizations.0.to)" in result.error
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 405, 407])
+def test_refusals_of_the_account_halt_with_sendgrids_reason(status: int) -> None:
+    body = b'{"errors":[{"message":"bad thing","field":"personalizations.0.to"}]}'
+
+    result = classify_response(status, {}, body, NOW)
+
+    # Not about a message: every other message would be refused alike (tests/lib/messaging/
+    # test_account_faults.py covers what the send loop does with it).
+    assert result.verdict == "halt"
+    assert result.error is not None and result.error.startswith(f"HTTP {status}")
 
 
 def test_error_text_is_bounded() -> None:

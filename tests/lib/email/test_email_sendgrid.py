@@ -14,6 +14,7 @@ import pytest
 from pipelines.lib.email import (
     EmailSender,
     OutgoingBatch,
+    ProviderAccountError,
     Recipient,
     RenderedEmail,
     SenderIdentity,
@@ -279,11 +280,14 @@ def test_a_wrong_key_is_refused_and_not_retried(
         "SG.wrong-key-000000.zzzzzzzzzzzz", server.url, renderer, IDENTITY, sandbox=False
     )
 
-    outcome = sender.send(batch([person(1)]))[0]
+    with pytest.raises(ProviderAccountError) as refused:
+        sender.send(batch([person(1)]))
 
-    assert (outcome.status, outcome.attempts) == ("failed", 1)
-    assert (outcome.error or "").startswith("HTTP 401")
-    assert "wrong-key" not in (outcome.error or "")
+    # A wrong key refuses the account, not the message: the send loop stops and keeps the
+    # message sendable instead of failing it.
+    assert "HTTP 401" in str(refused.value) and refused.value.outcomes == []
+    assert "wrong-key" not in str(refused.value)
+    assert len(server.requests) == 1
     assert server.requests[0].header("Authorization") == "Bearer SG.wrong-key-000000.zzzzzzzzzzzz"
 
 

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.lib.ingest import ingest_landing_folder
+from pipelines.lib.ingest import ingest_landing_folder, readers
 from pipelines.lib.ingest.validate import FILE_LEVEL_CODES, ROW_CODES
 from tests.conftest import write_jsonl
 
@@ -40,11 +40,17 @@ def variant(**changes: object) -> dict:
 # code → (the faulty line, a phrase its message must contain)
 ROW_CASES: dict[str, tuple[object, str]] = {
     "not_utf8": (b'{"type":"track","event":"Caf\xe9","userId":"u-1"}', "UTF-8"),
+    "line_too_long": (variant(properties={"blob": "x" * 1_100_000}), "1 MiB line limit"),
     "record_too_large": (variant(properties={"blob": "x" * 40_000}), "32768 byte limit"),
     "invalid_json": ('{"type": "track", "event": "Profile', "not valid JSON"),
     "not_an_object": ('["track", "u-1"]', "got array"),
     "unknown_type": (variant(type="alias"), "'alias' is not one of"),
     "wrong_field_type": (variant(properties=["a", "b"]), "field properties must be a JSON object"),
+    "non_finite_number": (
+        json.dumps(variant(properties={"rate": float("nan")})),
+        "field properties contains NaN or Infinity",
+    ),
+    "invalid_identity": (variant(userId="u-1\x07"), "userId contains control character U+0007"),
     "missing_identity": (variant(userId=..., anonymousId=""), "neither userId nor anonymousId"),
     "missing_event_name": (variant(event=None), "no event name"),
     "missing_timestamp": (variant(timestamp=...), "no timestamp"),
@@ -142,6 +148,12 @@ def _truncated_gzip(landing: Path) -> None:
     (landing / "cut.jsonl.gz").write_bytes(payload[: len(payload) - 12])
 
 
+def _gzip_too_large(landing: Path) -> None:
+    # Over the limit the test sets (1 MiB), from a 3 KiB file.
+    payload = json.dumps(VALID).encode() + b"\n" + b"\n" * 3 * 1024 * 1024
+    (landing / "bomb.jsonl.gz").write_bytes(gzip.compress(payload))
+
+
 def _parquet_missing_columns(landing: Path) -> None:
     pq.write_table(
         pa.table({"event": ["Signed Up"], "userId": ["u-1"]}), landing / "partial.parquet"
@@ -153,6 +165,7 @@ FILE_CASES = {
     "unreadable_file (gzip)": (_truncated_gzip, "unreadable_file", "gzip stream is truncated"),
     "not_text": (_binary_jsonl, "not_text", "NUL bytes"),
     "missing_columns": (_parquet_missing_columns, "missing_columns", "type, timestamp"),
+    "file_too_large": (_gzip_too_large, "file_too_large", "decompresses to more than 1 MiB"),
 }
 
 
@@ -161,9 +174,12 @@ def test_every_file_code_has_a_case() -> None:
 
 
 @pytest.mark.parametrize("case", sorted(FILE_CASES))
-def test_file_rejection(case: str, landing: Path, warehouse) -> None:
+def test_file_rejection(
+    case: str, landing: Path, warehouse, monkeypatch: pytest.MonkeyPatch
+) -> None:
     make_file, code, phrase = FILE_CASES[case]
     make_file(landing)
+    monkeypatch.setattr(readers, "MAX_DECOMPRESSED_BYTES", 1024 * 1024)
 
     summary = ingest_landing_folder(warehouse, landing)
 

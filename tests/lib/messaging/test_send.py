@@ -16,7 +16,9 @@ import pytest
 
 from pipelines.lib.email import SenderIdentity, SendGridSender, TemplateRenderer
 from pipelines.lib.messaging.checks import INVARIANTS, violations
+from pipelines.lib.messaging.gate import SendGate
 from pipelines.lib.messaging.send import SendCeilingExceeded, send_planned
+from pipelines.lib.settings import FLAGS_FILE
 from pipelines.lib.warehouse import open_warehouse
 from tests.lib.messaging.conftest import MARTS_DDL, T
 from tests.support.fake_sendgrid import FakeSendGrid
@@ -54,11 +56,16 @@ def plant(
             due_at, plan_id, planned_at, updated_at)
         select md5('s' || i), 'u' || lpad(i::varchar, 5, '0'), 'u' || i || '@example.com',
                'seq', {pick}, {pick},
-               $t, 'planned', 'treatment', 'f', 'on', 'on', 0, $t, 'p1', $t, $t
+               $t, 'planned', 'treatment', 'nurture_stalled', 'on', 'on', 0, $t, 'p1', $t, $t
         from range({count}) t(i)
     """,
         {"t": T - timedelta(hours=1)},
     )
+
+
+def dev_gate() -> SendGate:
+    """The send-time gate on the committed flags, in dev (where every flag is on)."""
+    return SendGate(FLAGS_FILE, "dev")
 
 
 def sendgrid(server: FakeSendGrid, templates_dir: Path, **kwargs) -> SendGridSender:
@@ -89,6 +96,8 @@ def test_one_template_of_2500_goes_out_in_3_requests(ledger, sequences_dir) -> N
             sender=sendgrid(server, sequences_dir / "templates"),
             run_id="r1",
             max_sends_per_run=10_000,
+            gate=dev_gate(),
+            clock=T,
         )
         sizes = [len(r.send_ids) for r in server.accepted]
         accepted = server.accepted_send_ids()
@@ -112,7 +121,9 @@ def test_faults_end_in_sent_once_failed_or_unknown(ledger, sequences_dir) -> Non
         server.fail_next(429, headers={"X-RateLimit-Reset": str(int(time.time()) + 1)})
         server.fail_next(500)
         sender = sendgrid(server, sequences_dir / "templates")
-        report = send_planned(ledger, sender=sender, run_id="r1", max_sends_per_run=100)
+        report = send_planned(
+            ledger, sender=sender, run_id="r1", max_sends_per_run=100, gate=dev_gate(), clock=T
+        )
         accepted_first = server.accepted_send_ids()
         # A second round of three requests meets a 400, a slow answer and a dropped connection.
         ledger.execute(
@@ -123,7 +134,9 @@ def test_faults_end_in_sent_once_failed_or_unknown(ledger, sequences_dir) -> Non
         server.fail_next(400, body={"errors": [{"message": "invalid from address"}]})
         server.delay_next(4.0)
         server.drop_next()
-        second = send_planned(ledger, sender=sender, run_id="r2", max_sends_per_run=100)
+        second = send_planned(
+            ledger, sender=sender, run_id="r2", max_sends_per_run=100, gate=dev_gate(), clock=T
+        )
         accepted_second = server.accepted_send_ids()
     assert report.statuses == {"sent": 60}  # 429 and 500 were retried
     assert len(accepted_first) == len(set(accepted_first)) == 60
@@ -154,6 +167,8 @@ def test_ceiling_fails_before_anything_is_sent(ledger, sequences_dir) -> None:
                 sender=sendgrid(server, sequences_dir / "templates"),
                 run_id="r1",
                 max_sends_per_run=4,
+                gate=dev_gate(),
+                clock=T,
             )
         assert server.requests == []
     assert counts(ledger) == {"planned": 5}
@@ -165,13 +180,14 @@ from pathlib import Path
 from pipelines.lib.email import SenderIdentity, SendGridSender, TemplateRenderer
 from pipelines.lib.messaging.send import send_planned
 from pipelines.lib.warehouse import open_warehouse
-from tests.lib.messaging.test_send import IDENTITY
+from tests.lib.messaging.test_send import IDENTITY, T, dev_gate
 
 warehouse, host, key, templates = sys.argv[1:5]
 sender = SendGridSender(api_key=key, host=host, renderer=TemplateRenderer(Path(templates),
                         IDENTITY), identity=IDENTITY, sandbox=False, timeout=60)
 with open_warehouse(Path(warehouse)) as con:
-    send_planned(con, sender=sender, run_id="killed-run", max_sends_per_run=10_000)
+    send_planned(con, sender=sender, run_id="killed-run", max_sends_per_run=10_000,
+                 gate=dev_gate(), clock=T)
 """
 
 
@@ -209,6 +225,8 @@ def test_sigkill_mid_batch_then_rerun_sends_no_duplicate(tmp_path: Path, sequenc
                 sender=sendgrid(server, sequences_dir / "templates"),
                 run_id="rerun",
                 max_sends_per_run=10_000,
+                gate=dev_gate(),
+                clock=T,
             )
             final = counts(con)
             assert_invariants(con)

@@ -12,6 +12,7 @@ from pathlib import Path
 from pipelines.lib.email import SendGridSender, TemplateRenderer
 from pipelines.lib.email_events import apply_email_events, load_email_events
 from pipelines.lib.flags import load_flags
+from pipelines.lib.messaging.gate import SendGate
 from pipelines.lib.messaging.plan import plan_messages
 from pipelines.lib.messaging.send import send_planned
 from pipelines.lib.ops import flags_set
@@ -39,7 +40,14 @@ def test_webhook_events_close_the_loop(
             sandbox=False,
             timeout=2.0,
         )
-        report = send_planned(ledger, sender=sender, run_id="r1", max_sends_per_run=10)
+        report = send_planned(
+            ledger,
+            sender=sender,
+            run_id="r1",
+            max_sends_per_run=10,
+            gate=SendGate(FLAGS_FILE, "dev"),
+            clock=T,
+        )
         accepted = {
             p["to"][0]["email"]: p["custom_args"]["send_id"]
             for request in server.accepted

@@ -51,6 +51,7 @@ def test_sequences_check_reports_an_untimed_goal_at_its_line(folder: Path) -> No
     ), problems
 
 
+@pytest.mark.slow  # runs `dbt compile`
 def test_dbt_defaults_equal_the_sequence_files(tmp_path: Path) -> None:
     # A plain `dbt build` (no vars) must measure the same goals as the pipeline does.
     macro = (

@@ -19,6 +19,9 @@ from pipelines.lib.simulation import BANNER, SimulationConfig, SimulationResult,
 from pipelines.lib.simulation.record import MARKER_FILE
 from pipelines.lib.simulation.responses import received_send_ids
 
+# The whole pipeline with dbt, in subprocesses: not in `make check`.
+pytestmark = pytest.mark.slow
+
 START = datetime(2026, 10, 5, 12, tzinfo=UTC)
 TRUE_LIFT = 0.15
 

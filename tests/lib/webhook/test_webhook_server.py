@@ -38,6 +38,10 @@ SERVER_SCRIPT = """
 import os, sys
 from pathlib import Path
 port, landing, key = int(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+# An optional 4th argument sets both request read deadlines (seconds).
+deadlines = {}
+if len(sys.argv) > 4:
+    deadlines = {"header_timeout": float(sys.argv[4]), "body_timeout": float(sys.argv[4])}
 if os.environ.get("CRASH_BEFORE_RENAME"):
     import uvicorn
     from pipelines.lib.webhook import create_app
@@ -50,7 +54,7 @@ if os.environ.get("CRASH_BEFORE_RENAME"):
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning")
 else:
     from pipelines.lib.webhook import serve
-    serve("127.0.0.1", port, env="prod", landing_dir=landing, public_key=key)
+    serve("127.0.0.1", port, env="prod", landing_dir=landing, public_key=key, **deadlines)
 """
 
 
@@ -61,14 +65,17 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(landing: Path, *, crash: bool = False) -> Iterator[tuple[str, subprocess.Popen]]:
+def server(
+    landing: Path, *, crash: bool = False, deadline: float | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     env.pop("CRASH_BEFORE_RENAME", None)
     if crash:
         env["CRASH_BEFORE_RENAME"] = "1"
     process = subprocess.Popen(
-        [sys.executable, "-c", SERVER_SCRIPT, str(port), str(landing), SIGNER.public_key],
+        [sys.executable, "-c", SERVER_SCRIPT, str(port), str(landing), SIGNER.public_key]
+        + ([str(deadline)] if deadline is not None else []),
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
