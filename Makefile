@@ -36,7 +36,7 @@ demo: $(STAMP)
 	$(BIN)/bis run
 
 # PostgreSQL comes from Debian's package, installed here when missing, so that CI proves
-# every model on both engines (DESIGN §10); BIS_REQUIRE_POSTGRES turns a skip into a failure.
+# every model on both engines (docs/architecture.md §10); BIS_REQUIRE_POSTGRES turns a skip into a failure.
 # The suite runs on every core (pytest-xdist), one test file per worker at a time so that a
 # file's shared fixtures (a built warehouse, a server) are built once.
 test: $(STAMP)
@@ -65,7 +65,7 @@ check-clock: $(STAMP)
 	echo "fast tests with the system clock $(CLOCK_AHEAD) ahead: $$ahead UTC"; \
 	datefudge "$$ahead" $(BIN)/python -m pytest $(FAST_TESTS)
 
-# The models on a real PostgreSQL server (DESIGN §10): installs Debian's postgresql package when
+# The models on a real PostgreSQL server (docs/architecture.md §10): installs Debian's postgresql package when
 # initdb is missing (apt-get, as root or with sudo -n), then the tests start a throwaway server.
 test-postgres: $(STAMP)
 	$(BIN)/python tests/dbt/pg_throwaway.py install

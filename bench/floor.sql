@@ -1,7 +1,7 @@
 -- The floor: dim_users, user_segments and kpi_daily computed straight from raw.events in one
 -- DuckDB connection, written by hand the way one would without dbt: no views between layers,
 -- one pass per question, only the columns the three tables need. bench/run.py times it and
--- (with --check) verifies that its rows equal the marts', so the definitions (DESIGN §5 and the
+-- (with --check) verifies that its rows equal the marts', so the definitions (docs/architecture.md §5 and the
 -- dbt models) are the same; only the plumbing differs.
 --
 -- The runner sets the pipeline clock first: `set variable as_of = timestamptz '...'`.
@@ -94,7 +94,7 @@ select
         false
     ) as is_converted,
     coalesce(last_active_at <= getvariable('as_of') - interval 168 hour, true) as is_inactive,
-    -- the nurture segment: the first rule met, in priority order (DESIGN §5)
+    -- the nurture segment: the first rule met, in priority order (docs/architecture.md §5)
     case
         when last_active_at <= getvariable('as_of') - interval 720 hour then 'lapsed'
         when steps_completed = 4 and last_active_at <= getvariable('as_of') - interval 168 hour

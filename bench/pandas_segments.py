@@ -1,8 +1,9 @@
 """The baseline a user would write: the nurture segments in plain pandas, from the landing files.
 
-Same definitions as marts.user_segments (DESIGN §5): events deduplicated by messageId, blank
-ids treated as missing, anonymous events stitched to the first user their device was linked
-to, everything evaluated at T = as_of. No warehouse, no SQL: read Parquet, group, compare.
+Same definitions as marts.user_segments (docs/architecture.md §5): events deduplicated by
+messageId, blank ids treated as missing, anonymous events stitched to the first user their
+device was linked to, everything evaluated at T = as_of. No warehouse, no SQL: read Parquet,
+group, compare.
 """
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ def ratios(stages: dict[str, dict[str, Any]], overhead: dict[str, Any]) -> dict[
 def targets(
     stages: dict[str, dict[str, Any]], ratio: dict[str, Any], overhead: dict[str, Any]
 ) -> dict[str, Any]:
-    """The issue's targets (defined at 10M events on 2 cores), checked on this run."""
+    """The performance targets (defined at 10M events on 2 cores), checked on this run."""
     plan_send = stages["plan_send"]
     messages = plan_send.get("messages") or 0
     per_100k = plan_send["seconds"] * MESSAGES_PER_TARGET / messages if messages else None

@@ -1,4 +1,4 @@
-"""Issue 4 end to end: `bis run` sends through the outbox, never twice, only what is due."""
+"""End to end: `bis run` sends through the outbox, never twice, only what is due."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 {#-
-    The pipeline clock T (DESIGN §3 `BIS_AS_OF`), the one place every time rule reads it.
+    The pipeline clock T (docs/architecture.md §3 `BIS_AS_OF`), the one place every time rule reads it.
 
     `var('as_of')`, else the `BIS_AS_OF` environment variable (how the pipeline passes it: a
     changed var would force dbt to re-parse the whole project), is an ISO 8601 timestamp

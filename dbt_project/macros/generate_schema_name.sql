@@ -1,4 +1,4 @@
-{#- Schemas are exactly `staging`, `intermediate` and `marts` (DESIGN §4): no target prefix. -#}
+{#- Schemas are exactly `staging`, `intermediate` and `marts` (docs/architecture.md §4): no target prefix. -#}
 {% macro generate_schema_name(custom_schema_name, node) -%}
     {%- if custom_schema_name is none -%}
         {{ target.schema }}

@@ -1,5 +1,5 @@
 {#-
-    The onboarding definitions of DESIGN §5 in one place, used by the per-user models and by
+    The onboarding definitions of docs/architecture.md §5 in one place, used by the per-user models and by
     kpi_daily (which evaluates them as of the end of every day), so they cannot drift apart.
 -#}
 

@@ -1,4 +1,7 @@
-"""The headline KPIs, next to the baseline they must beat and the targets (DESIGN §5)."""
+"""The headline KPIs, next to the baseline they must beat and the targets.
+
+Definitions: docs/architecture.md §5.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """`bis run`: the stages of the main job, in the contract's order, in process.
 
 ingest → dbt build → message_plan → send_messages → dashboard. Each stage is a plain
-function; later issues plug their stage into STAGES.
+function in STAGES.
 """
 
 from __future__ import annotations

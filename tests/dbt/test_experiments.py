@@ -1,4 +1,4 @@
-"""fct_sequence_experiments' statistics against scipy on fixed counts (issue 6, acceptance 1).
+"""fct_sequence_experiments' statistics against scipy on fixed counts .
 
 One tmp warehouse: hand-made ledger rows in messaging.sends and events that make chosen users
 reach the goal, then `dbt build`. Newcombe's hybrid score interval (method 10) and the pooled

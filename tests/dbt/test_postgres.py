@@ -1,4 +1,4 @@
-"""The dbt project on a real PostgreSQL server (DESIGN §10, issue 3 item 6).
+"""The dbt project on a real PostgreSQL server (docs/architecture.md §10).
 
 A throwaway server (pg_throwaway.py) gets the hand-made events in raw.events; `dbt build
 --target postgres` must pass (models, data tests, unit tests), and its marts must equal the
@@ -47,7 +47,8 @@ def postgres_server() -> Iterator[pg_throwaway.Server]:
         if postgres_required():
             pytest.fail(f"BIS_REQUIRE_POSTGRES is set: {reason}", pytrace=False)
         pytest.skip(reason)
-    # A server time zone far from UTC: the models must not depend on the session's (DESIGN §4).
+    # A server time zone far from UTC: the models must not depend on the session's
+    # (docs/architecture.md §4).
     with pg_throwaway.throwaway_server(bindir, timezone="Pacific/Chatham") as server:
         yield server
 

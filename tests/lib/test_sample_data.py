@@ -1,7 +1,7 @@
 """The sample generator: determinism, format parity, KPI calibration, malformed records.
 
-The KPIs and segments are recomputed here with plain DuckDB SQL from DESIGN §5, and the
-malformed records are classified by an independent validator that follows the ingestion
+The KPIs and segments are recomputed here with plain DuckDB SQL from docs/architecture.md §5,
+and the malformed records are classified by an independent validator that follows the ingestion
 order, so none of these checks trusts the generator's own bookkeeping.
 """
 
@@ -340,7 +340,7 @@ def test_records_follow_the_segment_spec(default_sample: GenerateResult) -> None
     assert len([tz for tz in timezones if tz.startswith(("America/", "Europe/", "Asia/"))]) > 15
 
 
-# -- calibration against DESIGN §5 -----------------------------------------------------------
+# -- calibration against docs/architecture.md §5 ----------------------------------------------
 
 _USERS_SQL = """
 with raw as (

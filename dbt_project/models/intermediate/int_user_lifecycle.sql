@@ -1,4 +1,4 @@
--- One row per user known at as_of with every per-user fact of DESIGN §5 evaluated at T = as_of:
+-- One row per user known at as_of with every per-user fact of docs/architecture.md §5 evaluated at T = as_of:
 -- onboarding progress, conversion, activity windows, inactivity and lifecycle stage. The
 -- nurture segment rules read only this model (int_user_segment_candidates).
 {%- set t = as_of() %}

@@ -1,6 +1,6 @@
 -- One row per user known at as_of: when they signed up and when they first did each of the four
 -- onboarding steps (vars signup_event and onboarding_steps; first occurrence, up to as_of).
--- signed_up_at is the first signup event, else the user's first identified event (DESIGN §5).
+-- signed_up_at is the first signup event, else the user's first identified event (docs/architecture.md §5).
 -- Read from the per-identity first moments (int_identity_milestones), stitched to users through
 -- int_identity_map: a first moment after as_of means none by as_of, so each is dropped when it
 -- is after as_of before the user's minimum is taken. A user is known once an event carrying

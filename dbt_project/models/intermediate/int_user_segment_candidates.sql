@@ -1,5 +1,5 @@
 -- One row per (user, nurture segment) whose rule the user meets at T = as_of, with the rule's
--- priority and qualified_at (the enrollment key), exactly as DESIGN §5. The only place the
+-- priority and qualified_at (the enrollment key), exactly as docs/architecture.md §5. The only place the
 -- segment rules live: user_segments keeps each user's highest-priority row and
 -- dim_users.nurture_segment reads user_segments, so the two cannot disagree.
 -- Boundaries are inclusive ("<= T - 30d"): exactly 30 days qualifies.

@@ -1,7 +1,7 @@
 -- One row per UTC calendar day from the first user event's day to as_of's day. Each day's KPIs
 -- are evaluated as of the END of that day, T_d = min(day + 1 day, as_of), from events up to T_d
 -- only, so a trend line never uses hindsight; the last row (T_d = as_of) equals the headline
--- KPIs of dim_users. Definitions are DESIGN §5 (shared macros in macros/onboarding.sql):
+-- KPIs of dim_users. Definitions are docs/architecture.md §5 (shared macros in macros/onboarding.sql):
 --   onboarding_conversion_rate = converted_users / mature_signups
 --   onboarding_completion_rate = converted_users / started_in_window_users
 --   inactivity_rate            = inactive_users / signed_up_users

@@ -1,5 +1,5 @@
 -- One row per (user, nurture segment) the user is in now. A user holds at most one nurture
--- segment (DESIGN §5): the highest-priority rule they meet in int_user_segment_candidates.
+-- segment (docs/architecture.md §5): the highest-priority rule they meet in int_user_segment_candidates.
 with segment_candidates as (
 
     select * from {{ ref('int_user_segment_candidates') }}

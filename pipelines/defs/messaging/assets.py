@@ -1,4 +1,7 @@
-"""message_plan: who is due which step now, and the decision for each (DESIGN §6-§8)."""
+"""message_plan: who is due which step now, and the decision for each.
+
+The rules are docs/architecture.md §6-§8.
+"""
 
 import dagster as dg
 

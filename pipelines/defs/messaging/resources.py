@@ -1,4 +1,4 @@
-"""The email sender: outbox files in dev, SendGrid elsewhere (DESIGN §3)."""
+"""The email sender: outbox files in dev, SendGrid elsewhere (docs/architecture.md §3)."""
 
 import os
 

@@ -1,6 +1,6 @@
 """Retry policy for provider calls: pure functions, no I/O, so every rule is unit-tested.
 
-What is retried, and why (DESIGN §8: at most once per send_id, nothing lost silently):
+What is retried, and why (docs/architecture.md §8: at most once per send_id, nothing lost silently):
 
 - **Retried**, because the provider certainly did not accept the request:
   HTTP 429 (waits until `X-RateLimit-Reset`, else backs off), HTTP 5xx, and connection

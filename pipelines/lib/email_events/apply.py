@@ -1,4 +1,4 @@
-"""What email events do to the ledger and the suppression list (DESIGN §8, issue 5).
+"""What email events do to the ledger and the suppression list (docs/architecture.md §8).
 
 - `delivered` (or `processed`, `open`, `click`) for a send in `unknown` confirms it `sent`;
 - `bounce`, `dropped`, `spamreport`, `unsubscribe`, `group_unsubscribe` add the address to

@@ -1,4 +1,4 @@
-"""Feature flags for lifecycle messaging (DESIGN §7): load, evaluate, change.
+"""Feature flags for lifecycle messaging (docs/architecture.md §7): load, evaluate, change.
 
 `flags/flags.yaml` holds one flag per sequence plus the `messaging` kill switch, with a state
 per environment. The plan reads it as Dagster Config defaults (`flag_config_defaults`), so a

@@ -1,8 +1,8 @@
 """message_plan: which step of which sequence each user is due at `as_of`, and its decision.
 
 Set-based: the due steps, the ledger comparison and every guardrail are SQL over the marts.
-The one Python step is flag bucketing (Unleash's murmur3, DESIGN §7), done per distinct
-candidate user with mmh3 (C), then joined back as a table.
+The one Python step is flag bucketing (Unleash's murmur3, docs/architecture.md §7), done per
+distinct candidate user with mmh3 (C), then joined back as a table.
 
 Per plan, in order: cancel open rows that are no longer wanted (left the audience, met
 exit_when, flag turned off); pick each enrollment's first due step not yet in the ledger (a

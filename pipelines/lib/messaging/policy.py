@@ -1,4 +1,4 @@
-"""Guardrail settings (DESIGN §8), with the contract's defaults."""
+"""Guardrail settings (docs/architecture.md §8), with the contract's defaults."""
 
 from __future__ import annotations
 

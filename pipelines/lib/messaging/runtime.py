@@ -64,8 +64,8 @@ def sender_kind(settings: Settings) -> str:
 
 
 def build_sender(settings: Settings, *, api_key: str | None = None) -> EmailSender:
-    """The EmailSender for this environment (DESIGN §3); outside dev it refuses to start
-    without the sender settings, naming every missing one (values are never shown)."""
+    """The EmailSender for this environment (docs/architecture.md §3); outside dev it refuses
+    to start without the sender settings, naming every missing one (values are never shown)."""
     from pipelines.lib.ops.environment import check_sender_environment
 
     environ = dict(os.environ)

@@ -1,4 +1,4 @@
-"""send_messages: deliver planned ledger rows at most once each (DESIGN §8).
+"""send_messages: deliver planned ledger rows at most once each (docs/architecture.md §8).
 
 Per batch: every row is re-decided by the send-time gate (flags as they are now, the
 suppression list) and claimed as `sending` in one committed transaction before the provider

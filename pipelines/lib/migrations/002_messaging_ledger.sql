@@ -1,4 +1,4 @@
--- The send ledger and the suppression list (DESIGN §4, §8). Owned by the messaging engine;
+-- The send ledger and the suppression list (docs/architecture.md §4, §8). Owned by the messaging engine;
 -- dbt reads these as sources and never drops them.
 create table if not exists messaging.sends (
     -- md5(user_id|sequence_id|step_id|enrollment_key): re-planning can never duplicate a send.

@@ -1,4 +1,4 @@
--- SendGrid Event Webhook events (DESIGN §4): one row per event, unique sg_event_id.
+-- SendGrid Event Webhook events (docs/architecture.md §4): one row per event, unique sg_event_id.
 create table if not exists raw.email_events (
     sg_event_id     varchar     primary key,  -- SendGrid retries for 24 h: dedupe here
     event           varchar     not null,     -- processed, delivered, open, click, bounce, ...

@@ -1,4 +1,4 @@
-"""The self-contained BI dashboard (issue 6 §4): one HTML file that opens with no network.
+"""The self-contained BI dashboard: one HTML file that opens with no network.
 
 `queries` reads the warehouse (read-only SQL, tolerant of tables that do not exist yet),
 `charts` turns rows into plotly figures, and `dashboard.build_dashboard` writes the page with

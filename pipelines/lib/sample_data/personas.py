@@ -3,10 +3,10 @@
 Each user is drawn into one persona. A persona does not say which nurture segment the
 user lands in: that follows from *when* things happen relative to the pipeline clock T
 (a user who churned 10 days ago is dormant, 40 days ago lapsed, 3 days ago declining),
-so every segment of DESIGN §5 appears for any T without depending on the calendar.
+so every segment of docs/architecture.md §5 appears for any T without depending on the calendar.
 
 Calibrated so that the default sample (5000 users, 60 days, seed 7) gives the baseline
-KPIs of DESIGN: conversion ≈ 27.8 %, completion ≈ 48 %, inactivity ≈ 72.2 %.
+KPIs of docs/architecture.md: conversion ≈ 27.8 %, completion ≈ 48 %, inactivity ≈ 72.2 %.
 """
 
 from __future__ import annotations

@@ -1,4 +1,6 @@
-"""Sequences (DESIGN §6): YAML files that say who gets which email when, validated at load time.
+"""Sequences: YAML files that say who gets which email when, validated at load time.
+
+The format is docs/architecture.md §6.
 
 The planner uses `load_sequences` and `condition_sql`; `bis sequences check` uses
 `check_sequences` with the flag keys and `known_columns` of the dbt project.

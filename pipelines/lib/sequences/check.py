@@ -26,7 +26,7 @@ from pipelines.lib.sequences.loader import (
 from pipelines.lib.sequences.models import SEGMENTS, Sequence
 from pipelines.lib.yaml_limits import YamlTooLargeError, read_yaml_bytes, safe_load
 
-# The marts a condition is evaluated against (DESIGN §6).
+# The marts a condition is evaluated against (docs/architecture.md §6).
 CONDITION_MODELS = ("dim_users", "user_progress")
 
 # Exactly what the renderer (pipelines/lib/email/render.py) passes to every template; anything

@@ -1,4 +1,6 @@
-"""Sequence conditions: small SQL boolean expressions over the mart columns (DESIGN §6).
+"""Sequence conditions: small SQL boolean expressions over the mart columns.
+
+The rules are docs/architecture.md §6.
 
 Growth people write them in YAML and the planner pastes them into a WHERE clause, so they are
 parsed with sqlglot and checked against a whitelist instead of a blacklist: anything not listed

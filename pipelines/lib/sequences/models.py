@@ -1,4 +1,6 @@
-"""Pydantic models of a sequence file (DESIGN §6); the planner reads these, never raw YAML.
+"""Pydantic models of a sequence file (docs/architecture.md §6).
+
+The planner reads these, never raw YAML.
 
 Strict and closed (`extra="forbid"`): YAML turns `off` into False and `10` into an int, and a
 misspelt optional key (`exit_whn:`) would otherwise be dropped in silence, so every surprise

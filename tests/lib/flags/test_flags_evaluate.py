@@ -124,7 +124,7 @@ def test_evaluate_many_rejects_mismatched_lengths() -> None:
 
 
 def test_rollout_ignores_admin_status() -> None:
-    # Rollout is exactly `percent` of users; admins are not added on top (DESIGN §7).
+    # Rollout is exactly `percent` of users; admins are not added on top (docs/architecture.md §7).
     flag = make_flag()
     outside = next(
         u for u in IDS if not evaluate(flag, rollout(5), user_id=u, is_admin=False).enabled

@@ -1,4 +1,4 @@
-"""The planner's decisions, one behaviour per test (DESIGN §6-§8)."""
+"""The planner's decisions, one behaviour per test (docs/architecture.md §6-§8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue 5 end to end: send through a local SendGrid → signed webhook events (unsubscribe,
+"""End to end: send through a local SendGrid → signed webhook events (unsubscribe,
 bounce, delivered) → ingest → the next plan suppresses, and `unknown` is confirmed. Plus the
 rollback drill: a flag turned off stops that sequence at the next plan."""
 

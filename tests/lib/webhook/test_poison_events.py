@@ -355,9 +355,9 @@ def test_an_event_the_warehouse_refuses_anyway_is_rejected_alone(
 def test_poison_delivered_through_the_receiver_never_stops_a_send_run(
     warehouse: duckdb.DuckDBPyConnection, data_dir: Path
 ) -> None:
-    """The issue's story: the receiver answered 200 for a batch holding one poison event;
-    every later `bis send` (whose first stage is this one) must still run, and the events
-    beside the poison one must become suppressions."""
+    """The failure this guards against: the receiver answered 200 for a batch holding one
+    poison event; every later `bis send` (whose first stage is this one) must still run, and
+    the events beside the poison one must become suppressions."""
     warehouse.close()  # the stage opens the warehouse itself, like `bis send`
     settings = load_settings()
     app = create_app(landing_dir=settings.landing_email_events_dir, public_key=SIGNER.public_key)
