@@ -17,7 +17,8 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.lib.faults import about, fault_in_text, out_of_memory_in_text
+from pipelines.lib.atomic_files import atomic_output
+from pipelines.lib.faults import fault_in_text, out_of_memory_in_text
 from pipelines.lib.runlock import run_lock
 from pipelines.lib.settings import PROJECT_ROOT, Settings
 from pipelines.lib.warehouse import connect, is_lock_text, locked_error
@@ -119,14 +120,8 @@ def _keep_partial_parse(settings: Settings, target_path: Path) -> None:
         return
     cached = _parse_cache(settings)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    staging = cached.with_name(f"{PARTIAL_PARSE_FILE}.{os.getpid()}")
-    try:
-        with about(staging):
-            shutil.copyfile(produced, staging)
-        os.replace(staging, cached)
-    except BaseException:
-        staging.unlink(missing_ok=True)  # a disk that filled mid-copy leaves no half file
-        raise
+    with atomic_output(cached) as out, produced.open("rb") as source:
+        shutil.copyfileobj(source, out)
 
 
 def parse_manifest(settings: Settings) -> None:

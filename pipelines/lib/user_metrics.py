@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines.lib.faults import about
+from pipelines.lib.atomic_files import atomic_output
 
 # The app page for each onboarding micro-commitment (the next step's call to action).
 NEXT_STEP_ACTIONS = {
@@ -68,23 +68,15 @@ def format_metrics(metrics: dict) -> list[str]:
 def export_user_progress(con: duckdb.DuckDBPyConnection, out_path: Path) -> int:
     """Every user's metrics as JSON Lines, written atomically; returns the row count."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    temp = out_path.with_name(f".{out_path.name}.tmp")
     cursor = con.execute(PROGRESS_SQL + " order by user_id")
     names = [d[0] for d in cursor.description]
     url = app_url()
     count = 0
-    try:
-        with about(out_path), temp.open("w", encoding="utf-8") as handle:
-            while batch := cursor.fetchmany(10_000):
-                for row in batch:
-                    handle.write(
-                        json.dumps(_with_action(dict(zip(names, row, strict=True)), url)) + "\n"
-                    )
-                    count += 1
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, out_path)
-    except BaseException:
-        temp.unlink(missing_ok=True)  # a full disk leaves no half-written export behind
-        raise
+    with atomic_output(out_path, "w") as handle:
+        while batch := cursor.fetchmany(10_000):
+            for row in batch:
+                handle.write(
+                    json.dumps(_with_action(dict(zip(names, row, strict=True)), url)) + "\n"
+                )
+                count += 1
     return count

@@ -460,7 +460,7 @@ def _outbox_message(disk: Path) -> None:
 
 
 def _dashboard_or_flags(disk: Path) -> None:
-    from pipelines.lib.flags import atomic_write_text
+    from pipelines.lib.atomic_files import atomic_write_text
 
     atomic_write_text(disk / "dashboard.html", "<html>new</html>" * 2000)
 

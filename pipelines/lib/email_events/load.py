@@ -13,8 +13,6 @@ from __future__ import annotations
 import codecs
 import hashlib
 import logging
-import os
-import stat
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +25,12 @@ import pyarrow as pa
 
 from pipelines.lib.clock import wall_clock
 from pipelines.lib.email_events.validate import EmailEvent, Rejection, parse_event
+from pipelines.lib.ingest.files import (
+    NotRegularFileError,
+    detect_format,
+    open_landing_file,
+    scan_landing_folder,
+)
 from pipelines.lib.ingest.validate import MAX_KEPT_RAW_CHARS
 
 log = logging.getLogger(__name__)
@@ -124,52 +128,48 @@ class _Skip(Exception):
     """A file that is not read this run; the message says why."""
 
 
+# The short reasons shown for webhook files that are not read, by the shared scan's code.
+_SKIP_REASONS = {
+    "symlink": "symlink, not followed",
+    "not_regular_file": "not a regular file",
+    "unlistable_folder": "folder cannot be listed",
+}
+
+
+def _skip_reason(code: str, path: Path) -> str:
+    if code == "symlink" and path.is_dir():
+        return "symlinked folder, not followed"
+    return _SKIP_REASONS.get(code, code)
+
+
+def _is_events_file(path: Path) -> str | None:
+    # The receiver writes `*.jsonl` (through a hidden temp name the shared rule ignores).
+    return FILE_FORMAT if detect_format(path) == "jsonl" else None
+
+
 def event_files(folder: Path) -> tuple[list[Path], list[tuple[str, str]]]:
     """The `*.jsonl` files under `folder` (sorted), and (path, why) for those skipped.
 
-    Links are never followed: the receiver writes plain files, and a link could make the
-    loader copy another file's content (or a FIFO's endless stream) into the warehouse.
-    Hidden and temp files (`.name.jsonl.tmp`, mid-write) are ignored.
+    The landing folders' scan (ingest/files.py): links are never followed, since the
+    receiver writes plain files and a link could make the loader copy another file's
+    content (or a FIFO's endless stream) into the warehouse; special files are not read.
     """
-    files: list[Path] = []
-    skipped: list[tuple[str, str]] = []
-    if not folder.is_dir():
-        return files, skipped
-    for directory, dirnames, filenames in os.walk(folder, followlinks=False):
-        dirnames.sort()
-        for name in dirnames:
-            if os.path.islink(os.path.join(directory, name)):
-                skipped.append((os.path.join(directory, name), "symlinked folder, not followed"))
-        for name in sorted(filenames):
-            if name.startswith(".") or not name.endswith(".jsonl"):
-                continue
-            path = Path(directory, name)
-            try:
-                mode = path.lstat().st_mode
-            except OSError as exc:
-                skipped.append((str(path), f"cannot stat: {exc.strerror or exc}"))
-                continue
-            if stat.S_ISLNK(mode):
-                skipped.append((str(path), "symlink, not followed"))
-            elif not stat.S_ISREG(mode):
-                skipped.append((str(path), "not a regular file"))
-            else:
-                files.append(path)
-    return sorted(files), skipped
+    scan = scan_landing_folder(folder, detect=_is_events_file)
+    skipped = [(str(item.path), _skip_reason(item.code, item.path)) for item in scan.skipped]
+    return [landing.path for landing in scan.files], skipped
 
 
 def _read(path: Path, limit: int) -> tuple[str, int, bytes | None]:
     """(sha256, size, content), content None when over `limit` bytes; read once, so the
     hash recorded is the hash of exactly what was loaded."""
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK  # never block on a FIFO swapped in
     try:
-        fd = os.open(path, flags)
+        handle = open_landing_file(path)  # no link followed, never blocks on a FIFO
+    except NotRegularFileError as exc:
+        raise _Skip(_skip_reason(exc.code, path)) from None
     except OSError as exc:
         raise _Skip(f"cannot open: {exc.strerror or exc}") from None
     digest = hashlib.sha256()
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise _Skip("not a regular file")
+    with handle:
         try:
             content = handle.read(limit + 1)
             digest.update(content)

@@ -6,7 +6,7 @@ Launchpad override changes one run and an edit (`set_flag_state`) changes the ne
 """
 
 from pipelines.lib.flags.bucketing import unleash_bucket, unleash_buckets
-from pipelines.lib.flags.edit import atomic_write_text, set_flag_state
+from pipelines.lib.flags.edit import set_flag_state
 from pipelines.lib.flags.evaluate import Decision, evaluate, evaluate_many
 from pipelines.lib.flags.models import (
     KILL_SWITCH,
@@ -30,7 +30,6 @@ __all__ = [
     "FlagError",
     "FlagSet",
     "FlagState",
-    "atomic_write_text",
     "evaluate",
     "evaluate_many",
     "flag_config_defaults",

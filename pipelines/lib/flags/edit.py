@@ -10,15 +10,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 from pydantic import ValidationError
 from yaml.nodes import MappingNode, ScalarNode
 
-from pipelines.lib.faults import about
+from pipelines.lib.atomic_files import atomic_write_text
 from pipelines.lib.flags.models import EnvSetting, FlagError, FlagSet
 from pipelines.lib.flags.store import _NULL_TAG, _parse, _read_text
 
@@ -121,34 +119,6 @@ def _directory_lock(directory: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Replace `path` with `text` so readers see the old file or the new one, never a part.
-
-    The temp file lives in the same directory (os.replace is only atomic within a file
-    system), is fsynced before the rename, and the directory is fsynced after it so the
-    rename itself survives a crash. The original file's permissions are kept.
-    """
-    fd, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with contextlib.suppress(FileNotFoundError):
-            os.fchmod(fd, stat.S_IMODE(path.stat().st_mode))
-        # A write to an open file names no path: name the target, for a one-line fault.
-        with about(path), os.fdopen(fd, "wb") as handle:
-            handle.write(text.encode("utf-8"))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-
-
 def set_flag_state(
     path: Path,
     key: str,
@@ -218,4 +188,4 @@ def _check_edit(
         )
 
 
-__all__ = ["atomic_write_text", "set_flag_state"]
+__all__ = ["set_flag_state"]

@@ -12,6 +12,7 @@ import errno
 import hashlib
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -95,10 +96,14 @@ def _symlink_reason(path: Path) -> str:
     )
 
 
-def scan_landing_folder(folder: Path) -> LandingScan:
+def scan_landing_folder(
+    folder: Path, detect: Callable[[Path], str | None] = detect_format
+) -> LandingScan:
     """Every landing file under `folder` (sorted by path, a stable run order), and the
     paths that look like landing input but are not read (symbolic links, special files,
-    folders that cannot be listed). Nothing is opened and no link is followed."""
+    folders that cannot be listed). Nothing is opened and no link is followed. `detect`
+    names a file's format, or None for a file that is not input (the webhook folder reads
+    only its own JSON Lines)."""
     if not folder.exists():
         return LandingScan([])
     files: list[LandingFile] = []
@@ -124,7 +129,7 @@ def scan_landing_folder(folder: Path) -> LandingScan:
             if stat.S_ISDIR(info.st_mode):
                 pending.append(path)
                 continue
-            file_format = detect_format(path)
+            file_format = detect(path)
             if stat.S_ISLNK(info.st_mode):
                 # A linked folder is reported whatever its name: its files are not read.
                 if file_format is not None or os.path.isdir(path):

@@ -249,18 +249,10 @@ def send_planned(
     groups: dict[tuple[str, str, str], list[tuple]] = {}
     for row in rows:
         groups.setdefault((row[5], row[3], row[4]), []).append(row)
-    for (template, sequence_id, step_id), members in groups.items():
+    for members in groups.values():
         for start in range(0, len(members), BATCH_SIZE):
             batch_rows = members[start : start + BATCH_SIZE]
-            _send_batch(
-                con,
-                batch_rows,
-                report,
-                sender=sender,
-                gate=gate,
-                clock=clock,
-                batch_key=(template, sequence_id, step_id),
-            )
+            _send_batch(con, batch_rows, report, sender=sender, gate=gate, clock=clock)
     return report
 
 
@@ -272,8 +264,8 @@ def _send_batch(
     sender: EmailSender,
     gate: SendGate,
     clock: datetime,
-    batch_key: tuple[str, str, str],
 ) -> None:
+    """Gate, claim and send one batch of rows that share a template, sequence and step."""
     try:
         refused = gate.refusals(con, [_gate_row(row) for row in batch_rows])
     except SendStopped as exc:
@@ -283,15 +275,14 @@ def _send_batch(
     chunk = [_recipient(row) for row in batch_rows if row[0] in claimed]
     if not chunk:
         return
-    template, sequence_id, step_id = batch_key
+    _, _, _, sequence_id, step_id, template = batch_rows[0][:6]
+    batch = OutgoingBatch(
+        template=template, sequence_id=sequence_id, step_id=step_id, recipients=chunk
+    )
+    report.requests += 1
     try:
-        outcomes = sender.send(
-            OutgoingBatch(
-                template=template, sequence_id=sequence_id, step_id=step_id, recipients=chunk
-            )
-        )
+        outcomes = sender.send(batch)
     except ProviderAccountError as exc:
-        report.requests += 1
         _resolve(con, exc.outcomes, sender.provider, clock)
         _record(report, exc.outcomes)
         done = {o.send_id for o in exc.outcomes}
@@ -299,6 +290,5 @@ def _send_batch(
             con, [r.send_id for r in chunk if r.send_id not in done], report.run_id, str(exc)
         )
         raise SendHalted(f"{exc} ({released} claimed rows put back to planned)", report) from None
-    report.requests += 1
     _resolve(con, outcomes, sender.provider, clock)
     _record(report, outcomes)

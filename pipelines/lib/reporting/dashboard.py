@@ -18,7 +18,8 @@ import duckdb
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 
-from pipelines.lib.flags import FlagError, atomic_write_text, load_flags
+from pipelines.lib.atomic_files import atomic_write_text
+from pipelines.lib.flags import FlagError, load_flags
 from pipelines.lib.kpis import HEADLINE_KPIS, latest_kpis
 from pipelines.lib.reporting import charts, queries
 from pipelines.lib.settings import ENVIRONMENTS, FLAGS_FILE

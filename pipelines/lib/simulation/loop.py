@@ -23,7 +23,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines.lib import pipeline
-from pipelines.lib.faults import about
+from pipelines.lib.atomic_files import atomic_write_text
 from pipelines.lib.messaging.report import decision_counts, status_counts
 from pipelines.lib.messaging.runtime import PlanInputs, load_plan_inputs
 from pipelines.lib.reporting.queries import fetch
@@ -98,16 +98,9 @@ def default_start(now: datetime, days: int) -> datetime:
 
 
 def _write_lines(path: Path, lines: list[str]) -> None:
-    """Atomically, so the landing scan never sees half a file."""
+    """Atomically, so the landing scan never sees half a file (its temp name is hidden)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.parent / f".{path.name}.partial"
-    try:
-        with about(path):
-            partial.write_text("".join(lines), encoding="utf-8")
-        partial.replace(path)
-    except BaseException:
-        partial.unlink(missing_ok=True)  # a full disk leaves no half file behind
-        raise
+    atomic_write_text(path, "".join(lines))
 
 
 class _Landing:
