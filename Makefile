@@ -8,7 +8,7 @@ UI_PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export BIS_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: help install demo test check check-clock test-postgres test-browser lint ui docs bench clean
+.PHONY: help install manifest demo test check check-clock test-postgres test-browser lint ui docs bench clean
 
 help:
 	@echo "make demo   set up, generate sample data, run the whole pipeline"
@@ -29,7 +29,11 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
 	@touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) manifest
+
+# The dbt manifest the Dagster definitions load (parsed only when a dbt file is newer).
+manifest: $(STAMP)
+	@$(BIN)/python -m pipelines.lib.dbt_manifest
 
 demo: $(STAMP)
 	$(BIN)/bis generate
@@ -39,7 +43,7 @@ demo: $(STAMP)
 # every model on both engines (docs/architecture.md §10); BIS_REQUIRE_POSTGRES turns a skip into a failure.
 # The suite runs on every core (pytest-xdist), one test file per worker at a time so that a
 # file's shared fixtures (a built warehouse, a server) are built once.
-test: $(STAMP)
+test: $(STAMP) manifest
 	$(BIN)/ruff check .
 	$(BIN)/python tests/dbt/pg_throwaway.py install
 	BIS_REQUIRE_POSTGRES=1 $(BIN)/python -m pytest -n auto --dist loadfile
@@ -48,7 +52,7 @@ test: $(STAMP)
 # Tests marked `slow` need a dbt build, a server (PostgreSQL, Dagster, a browser) or the whole
 # pipeline; everything else is the fast subset, parallel on every core (pytest-xdist).
 FAST_TESTS := -m "not slow" -q -p no:cacheprovider -n auto
-check: $(STAMP)
+check: $(STAMP) manifest
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest $(FAST_TESTS)
 
@@ -58,7 +62,7 @@ check: $(STAMP)
 # 12's faketime 0.9.10 breaks Python's timed waits: Event.wait hangs, or sleep fails EINVAL.)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo -n)
 CLOCK_AHEAD ?= 400 days
-check-clock: $(STAMP)
+check-clock: $(STAMP) manifest
 	@command -v datefudge >/dev/null || \
 		($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq datefudge)
 	@ahead="$$(date -u -d '+$(CLOCK_AHEAD)' '+%F %T')"; \
@@ -84,8 +88,9 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
-ui: $(STAMP) $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h $(UI_HOST) -p $(UI_PORT)
+# dagster-dbt's prepare_if_dev (dbt parse on load) runs the `dbt` on PATH: the venv's.
+ui: $(STAMP) manifest $(DAGSTER_HOME)/dagster.yaml
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dagster dev -w workspace.yaml -h $(UI_HOST) -p $(UI_PORT)
 
 # dbt's catalog reads the warehouse: run `make demo` first for column types and row counts.
 docs: $(STAMP)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
@@ -82,7 +81,7 @@ def _ingest(cfg: Config, folder: str, warehouse: str) -> Result:
     profile: dict[str, float] = {}
 
     def work() -> Any:
-        with open_warehouse(settings.warehouse_path) as con:
+        with open_warehouse(settings.warehouse) as con:
             timed = _TimedConnection(con)
             summary = ingest_landing_folder(timed, cfg.work / folder, reference_time=cfg.t1)
             profile.update(timed.top())
@@ -161,7 +160,7 @@ def stage_backdate(cfg: Config) -> Result:
     """
     from pipelines.lib.warehouse import open_warehouse
 
-    with open_warehouse(cfg.settings().warehouse_path) as con:
+    with open_warehouse(cfg.settings().warehouse) as con:
         con.execute("update raw.events set ingested_at = coalesce(received_at, occurred_at)")
     return {"seconds": 0.0}
 
@@ -227,7 +226,7 @@ def stage_overhead_dbt(cfg: Config) -> Result:
     generated = generate_sample(
         out_dir=landing, end_at=cfg.t0, users=200, days=60, seed=7, progress=False
     )
-    with open_warehouse(settings.warehouse_path) as con:
+    with open_warehouse(settings.warehouse) as con:
         ingest_landing_folder(con, landing, reference_time=cfg.t1)
     # The first build parses the whole project; a scheduled run finds the parse kept by the
     # run before it and re-parses only what changed (the clock is not a var): that one is the
@@ -239,10 +238,16 @@ def stage_overhead_dbt(cfg: Config) -> Result:
 
 def stage_overhead_dagster(cfg: Config) -> Result:
     """The same `dbt build` through Dagster, in process: definitions load + materialize."""
-    os.environ["BIS_DATA_DIR"] = str(cfg.settings().data_dir)
-    os.environ["BIS_AS_OF"] = cfg.t0.isoformat()
-    os.environ["BIS_ENV"] = "dev"
-    # Loading the definitions imports Dagster and dagster-dbt (and parses a stale manifest).
+    from pipelines.lib.settings import set_process_environ
+
+    set_process_environ(
+        {
+            "BIS_DATA_DIR": str(cfg.settings().data_dir),
+            "BIS_AS_OF": cfg.t0.isoformat(),
+            "BIS_ENV": "dev",
+        }
+    )
+    # Loading the definitions imports Dagster and dagster-dbt (the manifest is parsed before).
     load_seconds, _ = timed(lambda: __import__("pipelines.definitions"))
     import dagster as dg
 

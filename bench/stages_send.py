@@ -36,7 +36,7 @@ def _sender(cfg: Config, per_request: int) -> Any:
             finally:
                 self.http_seconds += time.perf_counter() - start
 
-    identity = sender_identity()
+    identity = sender_identity(cfg.settings())
     return CountingSender(
         api_key=cfg.raw["sendgrid_api_key"],
         host=cfg.raw["sendgrid_url"],
@@ -71,7 +71,7 @@ def stage_plan_send(cfg: Config) -> Result:
     from pipelines.lib.warehouse import open_warehouse
 
     inputs = load_plan_inputs()
-    with open_warehouse(cfg.settings().warehouse_path) as con:
+    with open_warehouse(cfg.settings().warehouse) as con:
         plan_seconds, plan = timed(
             lambda: plan_messages(
                 con,
@@ -123,7 +123,7 @@ def stage_send_one_by_one(cfg: Config) -> Result:
     from pipelines.lib.warehouse import open_warehouse
 
     limit = int(cfg.raw.get("one_by_one_limit", 2000))
-    with open_warehouse(cfg.settings().warehouse_path) as con:
+    with open_warehouse(cfg.settings().warehouse) as con:
         con.execute(
             """
             update messaging.sends set status = 'planned'

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import sys
 from collections.abc import Sequence
@@ -12,8 +13,20 @@ from pathlib import Path
 
 from pipelines.lib.clock import as_of as pipeline_clock
 from pipelines.lib.faults import about, one_line
+from pipelines.lib.messaging.policy import (
+    GUARDRAIL_FIELDS,
+    GUARDRAIL_HELP,
+    Guardrails,
+    guardrails_with,
+)
 from pipelines.lib.runlock import waiting
-from pipelines.lib.settings import FLAGS_FILE, SEQUENCES_DIR, Settings, load_settings
+from pipelines.lib.settings import (
+    FLAGS_FILE,
+    SEQUENCES_DIR,
+    Settings,
+    load_settings,
+    read_dotenv,
+)
 
 FORMATS = ("jsonl", "jsonl.gz", "parquet", "csv")
 
@@ -22,7 +35,7 @@ def _generate(args: argparse.Namespace) -> int:
     from pipelines.lib.sample_data import generate_sample
 
     settings = load_settings()
-    clock = pipeline_clock(args.as_of)
+    clock = pipeline_clock(args.as_of, settings)
     # Anchored to the day, so the same seed on the same day writes byte-identical files.
     end_at = datetime(clock.year, clock.month, clock.day, tzinfo=UTC)
     out_dir = Path(args.out) if args.out else settings.landing_events_dir
@@ -63,6 +76,10 @@ def _exclusive(settings: Settings, args: argparse.Namespace) -> AbstractContextM
         if sys.stderr.isatty():  # a person is watching; logs get only the outcome
             print(f"bis {args.command}: waiting for {holder.describe()}", file=sys.stderr)
 
+    if args.command == "send" and settings.warehouse.is_postgres:
+        # A server takes several senders at once: claims lock their rows, and the stages
+        # that must not overlap serialize on the server (docs/architecture.md §16).
+        return contextlib.nullcontext()
     return run_lock(settings.data_dir, f"bis {args.command}", on_wait=tell)
 
 
@@ -70,26 +87,31 @@ def _run(args: argparse.Namespace) -> int:
     from pipelines.lib.pipeline import run_pipeline
 
     settings = _clock_settings(args)
-    clock = pipeline_clock(args.as_of)
+    clock = pipeline_clock(args.as_of, settings)
     header = (
         f"bis run: as_of {clock:%Y-%m-%dT%H:%M:%SZ}, env {settings.env},"
-        f" warehouse {settings.warehouse_path}"
+        f" warehouse {settings.warehouse}"
     )
     with _exclusive(settings, args):
-        report = run_pipeline(settings, clock)
+        report = run_pipeline(settings, clock, _guardrails(args))
     # Printed after the run: a run that cannot start or meets a fault says one line only.
     for line in [header, *report.lines]:
         print(line)
     return 1 if report.failed else 0
 
 
+def _guardrails(args: argparse.Namespace) -> Guardrails:
+    """The contract's guardrails, with the ones given on the command line."""
+    return guardrails_with({name: getattr(args, name) for name in GUARDRAIL_FIELDS})
+
+
 def _send(args: argparse.Namespace) -> int:
     from pipelines.lib.pipeline import plan_and_send
 
     settings = _clock_settings(args)
-    clock = pipeline_clock(args.as_of)
+    clock = pipeline_clock(args.as_of, settings)
     with _exclusive(settings, args):
-        report = plan_and_send(settings, clock)
+        report = plan_and_send(settings, clock, _guardrails(args))
     for line in report.lines:
         print(line)
     return 1 if report.failed else 0
@@ -120,17 +142,17 @@ def _sequences_check(args: argparse.Namespace) -> int:
 def _preview(args: argparse.Namespace) -> int:
     from pipelines.lib.messaging.preview import UnknownUserError, preview_user
     from pipelines.lib.messaging.runtime import load_plan_inputs
-    from pipelines.lib.warehouse import open_warehouse
+    from pipelines.lib.published import open_scratch
 
     settings = load_settings()
-    with open_warehouse(settings.warehouse_path) as con:
+    with open_scratch(settings) as con:  # the published copy: never waits for a run
         try:
             lines = preview_user(
                 con,
                 args.user_id,
                 load_plan_inputs(),
                 env=settings.env,
-                as_of=pipeline_clock(args.as_of),
+                as_of=pipeline_clock(args.as_of, settings),
             )
         except UnknownUserError as exc:
             print(f"bis preview: {exc}", file=sys.stderr)
@@ -140,8 +162,6 @@ def _preview(args: argparse.Namespace) -> int:
 
 
 def _webhook_serve(args: argparse.Namespace) -> int:
-    import os
-
     from pipelines.lib.webhook import serve
 
     settings = load_settings()
@@ -150,7 +170,7 @@ def _webhook_serve(args: argparse.Namespace) -> int:
         args.port,
         env=settings.env,
         landing_dir=settings.landing_email_events_dir,
-        public_key=os.environ.get("SENDGRID_WEBHOOK_PUBLIC_KEY", "").strip() or None,
+        public_key=settings.sendgrid_webhook_public_key,
     )
     return 0
 
@@ -158,10 +178,11 @@ def _webhook_serve(args: argparse.Namespace) -> int:
 def _flags_list(args: argparse.Namespace) -> int:
     from pipelines.lib.flags import FlagError
     from pipelines.lib.ops import flags_list
+    from pipelines.lib.published import reader_target
 
     settings = load_settings()
     try:
-        lines = flags_list(FLAGS_FILE, env_filter=args.env, warehouse_path=settings.warehouse_path)
+        lines = flags_list(FLAGS_FILE, env_filter=args.env, warehouse=reader_target(settings))
     except FlagError as exc:
         print(f"bis flags list: {exc}", file=sys.stderr)
         return 2
@@ -171,6 +192,7 @@ def _flags_list(args: argparse.Namespace) -> int:
 
 def _flags_set(args: argparse.Namespace) -> int:
     from pipelines.lib.ops import flags_set
+    from pipelines.lib.published import reader_target
 
     settings = load_settings()
     code, lines = flags_set(
@@ -180,19 +202,23 @@ def _flags_set(args: argparse.Namespace) -> int:
         args.percent,
         args.env or settings.env,
         force=args.force,
-        warehouse_path=settings.warehouse_path,
+        warehouse=reader_target(settings),  # the published copy on DuckDB
     )
     print("\n".join(lines), file=sys.stderr if code else sys.stdout)
     return code
 
 
 def _status(args: argparse.Namespace) -> int:
-    import os
+    from pipelines.lib.ops import scrub_secrets, status_report
+    from pipelines.lib.settings import secret_values
 
-    from pipelines.lib.ops import status_report
-
-    home = os.environ.get("DAGSTER_HOME", "").strip()
-    code, lines = status_report(load_settings(), dagster_home=Path(home) if home else None)
+    try:
+        settings = load_settings()
+    except ValueError as exc:
+        # A bad variable blocks sending like any other FAIL; its value may be a pasted key.
+        print(scrub_secrets([f"FAIL config: {exc}"], secret_values())[0])
+        return 1
+    code, lines = status_report(settings, dagster_home=settings.dagster_home)
     print("\n".join(lines))
     return code
 
@@ -200,13 +226,13 @@ def _status(args: argparse.Namespace) -> int:
 def _user_metrics(args: argparse.Namespace) -> int:
     import json
 
+    from pipelines.lib.published import open_reader
     from pipelines.lib.user_metrics import UnknownUserError, format_metrics, user_metrics
-    from pipelines.lib.warehouse import open_warehouse
 
     settings = load_settings()
-    with open_warehouse(settings.warehouse_path, read_only=True) as con:
+    with open_reader(settings) as con:
         try:
-            metrics = user_metrics(con, args.user_id)
+            metrics = user_metrics(con, args.user_id, settings)
         except UnknownUserError as exc:
             print(f"bis user-metrics: {exc}", file=sys.stderr)
             return 1
@@ -228,7 +254,7 @@ def _simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         start=pipeline_clock(args.start) if args.start else None,
     )
-    result = run_simulation(data_dir, config, now=pipeline_clock(None), reset=args.reset)
+    result = run_simulation(data_dir, config, now=pipeline_clock(None, settings), reset=args.reset)
     # Printed after the run, as `bis run` does: a fault of the machine says one line only.
     print(f"bis simulate: {data_dir} (its own warehouse, landing folders and outbox)")
     print("\n".join(result.lines))
@@ -281,6 +307,14 @@ def build_parser() -> argparse.ArgumentParser:
             action="store_true",
             help="outside dev, accept a clock more than 15 min ahead of this machine's",
         )
+        for name in GUARDRAIL_FIELDS:  # the same guardrails as the Launchpad's run config
+            default = getattr(Guardrails(), name)
+            command.add_argument(
+                f"--{name.replace('_', '-')}",
+                type=int,
+                metavar="N",
+                help=f"{GUARDRAIL_HELP[name]} (default {default})",
+            )
     run.set_defaults(handler=_run)
     send.set_defaults(handler=_send)
 
@@ -353,6 +387,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    read_dotenv()  # ./.env, under the variables already set (see .env.example)
     if getattr(args, "users", 1) < 1 or getattr(args, "days", 1) < 1:
         print("bis: --users and --days must be at least 1", file=sys.stderr)
         return 2

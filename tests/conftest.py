@@ -41,9 +41,43 @@ def landing(data_dir: Path) -> Path:
     return data_dir / "landing" / "events"
 
 
+# Engines a test runs on when it asks for `engine`: the PostgreSQL runs need a server, so
+# they are slow (`make test` runs them; `make check` only DuckDB).
+ENGINES = ["duckdb", pytest.param("postgres", marks=pytest.mark.slow)]
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One throwaway PostgreSQL server per test process (xdist worker), started on first use."""
+    from tests.support.postgres import running_server
+
+    with running_server() as server:
+        yield server
+
+
 @pytest.fixture
-def warehouse(data_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
-    with open_warehouse(data_dir / "warehouse.duckdb") as con:
+def engine() -> str:
+    """The warehouse engine: "duckdb" unless a module parametrizes it (see ENGINES)."""
+    return "duckdb"
+
+
+@pytest.fixture
+def warehouse_url(engine: str, data_dir: Path, request: pytest.FixtureRequest) -> str:
+    """`BIS_WAREHOUSE_URL` of a fresh warehouse on `engine`, set for the test's commands."""
+    if engine == "postgres":
+        from tests.support.postgres import fresh_database
+
+        url = fresh_database(request.getfixturevalue("postgres_server"))
+    else:
+        url = f"duckdb://{data_dir / 'warehouse.duckdb'}"
+    monkeypatch = request.getfixturevalue("monkeypatch")
+    monkeypatch.setenv("BIS_WAREHOUSE_URL", url)
+    return url
+
+
+@pytest.fixture
+def warehouse(warehouse_url: str) -> Iterator[duckdb.DuckDBPyConnection]:
+    with open_warehouse(warehouse_url) as con:
         yield con
 
 

@@ -36,6 +36,7 @@ NEXT_DAY = "2026-11-25T09:30:00Z"  # due messages that the first day deferred ar
 # A second landing file (another seed), for runs that have something new to load.
 NEW_SAMPLE = ("generate", "--users", "200", "--days", "10", "--seed", "8", "--as-of", AS_OF)
 TIMEOUT = 300  # seconds: generous, only so a hang fails instead of blocking the suite
+WAIT_0_5 = {"BIS_WAREHOUSE_WAIT": "0.5"}
 
 needs_root = pytest.mark.skipif(
     os.geteuid() != 0, reason="mounting a tmpfs or a read-only bind mount needs root"
@@ -219,16 +220,18 @@ def test_a_busy_warehouse_is_one_line_naming_the_holder(built: Built, tmp_path: 
     with holding(data_dir) as holder:  # exits with SIGKILL: the kernel drops the lock
         lock = data_dir / ".bis-run.lock"
         expected = re.compile(
-            rf"^bis (run|send|preview): warehouse busy: `{re.escape(HOLDER_COMMAND)}`"
+            rf"^bis (run|send): warehouse busy: `{re.escape(HOLDER_COMMAND)}`"
             rf" \(pid {holder.pid}, started \d{{4}}-\d\d-\d\dT\d\d:\d\d:\d\dZ\) holds"
             rf" {re.escape(str(lock))}; waited 0\.5s"
         )
         for args, env in [
             (("run", "--as-of", AS_OF, "--wait", "0.5"), None),
             (("send", "--as-of", AS_OF, "--wait", "0.5"), None),
-            (("preview", "usr_00000001", "--as-of", AS_OF), {"BIS_WAREHOUSE_WAIT": "0.5"}),
         ]:
             assert expected.match(one_line(bis(data_dir, *args, env=env))), args
+        # Readers open the published copy: a writer holding the warehouse never stops them.
+        user = _user(data_dir)
+        assert user in ok(bis(data_dir, "preview", user, "--as-of", AS_OF, env=WAIT_0_5))
     # No stale lock after a holder killed with -9: the next command goes straight through.
     ok(bis(data_dir, "send", "--as-of", AS_OF, "--wait", "0"))
 
@@ -239,11 +242,13 @@ def test_a_duckdb_session_holding_the_warehouse_is_named_and_waited_for(
     """An analyst's DuckDB session (not a bis command) holds the file."""
     data_dir = copy_of(built, tmp_path / "data")
     warehouse = data_dir / "warehouse.duckdb"
+    user = _user(data_dir)
     with holding(warehouse, HOLD_DUCKDB) as session:
-        for args in (("send", "--as-of", AS_OF), ("user-metrics", "usr_00000001")):
-            line = one_line(bis(data_dir, *args, env={"BIS_WAREHOUSE_WAIT": "0.5"}))
-            assert f"warehouse busy: pid {session.pid} (`" in line, line
-            assert f"not a bis command: a DuckDB session?) holds {warehouse}" in line, line
+        line = one_line(bis(data_dir, "send", "--as-of", AS_OF, env=WAIT_0_5))
+        assert f"warehouse busy: pid {session.pid} (`" in line, line
+        assert f"not a bis command: a DuckDB session?) holds {warehouse}" in line, line
+        # Readers open the published copy, not the file the session holds.
+        assert user in ok(bis(data_dir, "user-metrics", user, env=WAIT_0_5))
         waiting = start(data_dir, "send", "--as-of", AS_OF)  # default wait: minutes
         time.sleep(1.0)  # time to meet the lock; on a slow machine it just meets it later
         assert waiting.poll() is None  # neither failed at once nor went ahead
@@ -362,10 +367,11 @@ def test_a_read_only_data_folder_is_one_line_for_writers_and_readable(
     user = _user(source)
     with read_only_view(source, tmp_path / "ro") as data_dir:
         lock = data_dir / ".bis-run.lock"
-        for args in (("run", "--as-of", AS_OF), ("send", "--as-of", AS_OF), ("preview", user)):
+        for args in (("run", "--as-of", AS_OF), ("send", "--as-of", AS_OF)):
             line = one_line(bis(data_dir, *args))
             assert line == f"bis {args[0]}: {lock}: Read-only file system (EROFS)", line
         assert user in ok(bis(data_dir, "user-metrics", user))  # readers still work
+        assert user in ok(bis(data_dir, "preview", user))
 
 
 def _without_permission_override() -> None:

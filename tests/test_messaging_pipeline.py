@@ -77,6 +77,7 @@ def test_status_is_ready_in_dev_after_a_run_and_blocked_in_prod_without_a_key(
     capsys.readouterr()
 
     monkeypatch.setenv("BIS_ENV", "prod")
+    monkeypatch.setenv("BIS_WAREHOUSE_URL", f"duckdb://{data_dir / 'warehouse.duckdb'}")
     for name in ("SENDGRID_API_KEY", "BIS_FROM_EMAIL", "BIS_UNSUBSCRIBE_URL", "BIS_POSTAL_ADDRESS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("BIS_FROM_EMAIL", "hello@example.com")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.cli import main
+from pipelines.lib.published import PUBLISHED_FILE, publish
 from pipelines.lib.user_metrics import export_user_progress
 from pipelines.lib.warehouse import open_warehouse
 from tests.lib.messaging.conftest import MARTS_DDL, add_user
@@ -21,6 +22,7 @@ def progress(data_dir: Path) -> Path:
         add_user(con, "u1", steps=1)  # next: "Profile Completed" in the fixture's progress row
         add_user(con, "u2", steps=4)
         con.execute("update marts.user_progress set next_step_name = null where user_id = 'u2'")
+        publish(con, data_dir / PUBLISHED_FILE)  # what `bis user-metrics` reads
     return path
 
 

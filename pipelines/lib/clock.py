@@ -5,8 +5,11 @@ Every time rule reads this, so a run with a fixed `BIS_AS_OF` is reproducible.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pipelines.lib.settings import Settings
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -25,16 +28,21 @@ def parse_timestamp(text: str) -> datetime:
     return parsed.astimezone(UTC)
 
 
-def as_of(override: str | datetime | None = None) -> datetime:
-    """The pipeline clock: an explicit override, else `BIS_AS_OF`, else now (UTC)."""
+def as_of(override: str | datetime | None = None, settings: Settings | None = None) -> datetime:
+    """The pipeline clock: an explicit override, else `BIS_AS_OF` (from `settings`, or read
+    now when none are given), else now (UTC)."""
     if isinstance(override, datetime):
         return override.astimezone(UTC) if override.tzinfo else override.replace(tzinfo=UTC)
     if override:
         return parse_timestamp(override)
-    env_value = os.environ.get("BIS_AS_OF", "").strip()
-    if env_value:
-        return parse_timestamp(env_value)
-    return datetime.now(UTC)
+    if settings is not None:
+        configured = settings.as_of
+    else:
+        # Imported here: the settings module parses BIS_AS_OF with parse_timestamp above.
+        from pipelines.lib.settings import env_as_of
+
+        configured = env_as_of()
+    return configured if configured is not None else datetime.now(UTC)
 
 
 def wall_clock() -> datetime:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -20,7 +19,12 @@ import duckdb
 from pipelines.lib.atomic_files import atomic_output
 from pipelines.lib.faults import fault_in_text, out_of_memory_in_text
 from pipelines.lib.runlock import run_lock
-from pipelines.lib.settings import PROJECT_ROOT, Settings
+from pipelines.lib.settings import (
+    PROJECT_ROOT,
+    Settings,
+    subprocess_environ,
+    temporary_environ,
+)
 from pipelines.lib.warehouse import connect, is_lock_text, locked_error
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -30,8 +34,10 @@ PARTIAL_PARSE_FILE = "partial_parse.msgpack"
 
 
 def dbt_target(settings: Settings) -> str:
-    """The dbt target for the environment (profiles.yml has one output per BIS_ENV)."""
-    return os.environ.get("BIS_DBT_TARGET", "").strip() or settings.env
+    """The dbt output for the warehouse's engine: `BIS_WAREHOUSE_URL` is the one place that
+    says where the warehouse is, for dbt as for the pipeline (profiles.yml has one output per
+    engine, filled in from the URL by `dbt_env`)."""
+    return "postgres" if settings.warehouse.is_postgres else "duckdb"
 
 
 def dbt_vars() -> dict[str, object]:
@@ -47,9 +53,21 @@ def dbt_vars() -> dict[str, object]:
 
 
 def dbt_env(settings: Settings, as_of: datetime | None = None) -> dict[str, str]:
-    """dbt runs with cwd=dbt_project, so it needs the data dir as an absolute path; the
-    pipeline clock goes in `BIS_AS_OF` (read by the `as_of()` macro)."""
-    env = {"BIS_DATA_DIR": str(settings.data_dir)}
+    """The variables profiles.yml reads: the target and the warehouse's place from
+    `BIS_WAREHOUSE_URL` (absolute, since dbt runs with cwd=dbt_project), and the pipeline clock
+    in `BIS_AS_OF` (read by the `as_of()` macro)."""
+    url = settings.warehouse
+    env = {"BIS_DATA_DIR": str(settings.data_dir), "BIS_DBT_TARGET": dbt_target(settings)}
+    if url.is_postgres:
+        env.update(
+            BIS_PG_HOST=url.host,
+            BIS_PG_PORT=str(url.port),
+            BIS_PG_USER=url.user,
+            BIS_PG_PASSWORD=url.password,
+            BIS_PG_DATABASE=url.database,
+        )
+    else:
+        env["BIS_DUCKDB_PATH"] = str(url.path)
     if as_of is not None:
         env["BIS_AS_OF"] = as_of.isoformat()
     return env
@@ -94,7 +112,7 @@ def _run_dbt(
         cwd=DBT_PROJECT_DIR,
         capture_output=True,
         text=True,
-        env={**os.environ, **dbt_env(settings, as_of)},
+        env=subprocess_environ(dbt_env(settings, as_of)),
         check=False,
     )
     return completed.returncode, completed.stdout + completed.stderr
@@ -136,15 +154,8 @@ def parse_manifest(settings: Settings) -> None:
 def clock_env(as_of: datetime) -> Iterator[None]:
     """`BIS_AS_OF` set only while a dbt subprocess is started (dagster-dbt passes the current
     environment and has no other way in); restored after, so the process clock is untouched."""
-    previous = os.environ.get("BIS_AS_OF")
-    os.environ["BIS_AS_OF"] = as_of.isoformat()
-    try:
+    with temporary_environ({"BIS_AS_OF": as_of.isoformat()}):
         yield
-    finally:
-        if previous is None:
-            os.environ.pop("BIS_AS_OF", None)
-        else:
-            os.environ["BIS_AS_OF"] = previous
 
 
 def wait_until_writable(path: Path) -> None:
@@ -160,8 +171,8 @@ def _machine_trouble(settings: Settings, code: int, output: str) -> Exception | 
     (WarehouseLockedError naming the holder) or a fault such as a full disk (OSError)."""
     if code == 0:
         return None
-    if is_lock_text(output):
-        return locked_error(settings.warehouse_path, output, None)
+    if settings.warehouse.is_duckdb and is_lock_text(output):
+        return locked_error(settings.warehouse.path, output, None)
     return fault_in_text(output) or out_of_memory_in_text(output)
 
 
@@ -176,7 +187,8 @@ def run_dbt_build(settings: Settings, as_of: datetime, *extra: str) -> DbtBuildR
     (WarehouseLockedError, or OSError such as ENOSPC) instead of dbt's traceback.
     """
     with run_lock(settings.data_dir):
-        wait_until_writable(settings.warehouse_path)
+        if settings.warehouse.is_duckdb:
+            wait_until_writable(settings.warehouse.path)
         return _build(settings, as_of, *extra)
 
 

@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipelines.lib.settings import warehouse_wait_seconds
+
 LOCK_FILE = ".bis-run.lock"
 WAIT_ENV = "BIS_WAREHOUSE_WAIT"
-DEFAULT_WAIT_SECONDS = 600.0
 # The holder's text is written in place into a block of this size: after the file's first
 # use, taking the lock needs no disk space, so on a full disk a run fails at its real write.
 _RECORD_SIZE = 512
@@ -64,16 +65,7 @@ def wait_seconds() -> float:
     else 10 minutes (a run queued behind another should wait for it, not fail)."""
     if _wait_override is not None:
         return _wait_override
-    text = os.environ.get(WAIT_ENV, "").strip()
-    if not text:
-        return DEFAULT_WAIT_SECONDS
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"{WAIT_ENV}={text!r} is not a number of seconds") from None
-    if value < 0 or value != value:  # NaN compares unequal to itself
-        raise ValueError(f"{WAIT_ENV}={text!r} must be zero or more seconds")
-    return value
+    return warehouse_wait_seconds()
 
 
 @contextmanager

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import duckdb
 
 from pipelines.lib.atomic_files import atomic_output
+from pipelines.lib.settings import Settings, load_settings
 
 # The app page for each onboarding micro-commitment (the next step's call to action).
 NEXT_STEP_ACTIONS = {
@@ -36,18 +36,24 @@ def _with_action(row: dict, app_url: str) -> dict:
     return row
 
 
-def app_url() -> str:
-    return os.environ.get("BIS_APP_URL", "").strip() or "https://app.example.com"
+DEMO_APP_URL = "https://app.example.com"
 
 
-def user_metrics(con: duckdb.DuckDBPyConnection, user_id: str) -> dict:
+def app_url(settings: Settings | None = None) -> str:
+    """`BIS_APP_URL` from `settings` (default: the current settings), else the demo app."""
+    return (settings or load_settings()).app_url or DEMO_APP_URL
+
+
+def user_metrics(
+    con: duckdb.DuckDBPyConnection, user_id: str, settings: Settings | None = None
+) -> dict:
     """The progress metrics for one user; UnknownUserError when the marts do not have them."""
     cursor = con.execute(PROGRESS_SQL + " where user_id = ?", [user_id])
     row = cursor.fetchone()
     if row is None:
         raise UnknownUserError(f"no progress metrics for user {user_id!r} in marts.user_progress")
     names = [d[0] for d in cursor.description]
-    return _with_action(dict(zip(names, row, strict=True)), app_url())
+    return _with_action(dict(zip(names, row, strict=True)), app_url(settings))
 
 
 def format_metrics(metrics: dict) -> list[str]:
@@ -65,12 +71,14 @@ def format_metrics(metrics: dict) -> list[str]:
     return lines
 
 
-def export_user_progress(con: duckdb.DuckDBPyConnection, out_path: Path) -> int:
+def export_user_progress(
+    con: duckdb.DuckDBPyConnection, out_path: Path, settings: Settings | None = None
+) -> int:
     """Every user's metrics as JSON Lines, written atomically; returns the row count."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
     cursor = con.execute(PROGRESS_SQL + " order by user_id")
     names = [d[0] for d in cursor.description]
-    url = app_url()
+    url = app_url(settings)
     count = 0
     with atomic_output(out_path, "w") as handle:
         while batch := cursor.fetchmany(10_000):

@@ -1,8 +1,8 @@
-"""The one DuckDB connection helper: lock-aware connect and numbered migrations."""
+"""The one warehouse connection helper: lock-aware connect and numbered migrations, on
+embedded DuckDB or a PostgreSQL server (`BIS_WAREHOUSE_URL`, docs/architecture.md §16)."""
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import time
@@ -12,18 +12,28 @@ from importlib import resources
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 
+from pipelines.lib.engine.postgres import PostgresConnection, PostgresError, compat_sql
+from pipelines.lib.engine.url import WarehouseUrl, duckdb_url, parse_warehouse_url
 from pipelines.lib.runlock import WarehouseBusyError, read_holder, run_lock, wait_seconds
 
 MIGRATIONS_PACKAGE = "pipelines.lib.migrations"
-# DuckDB's own default takes 80% of the machine's memory; the pipeline promises a few GiB.
-# dbt's profiles read the same variable, so every process holding the warehouse stays bounded.
-DEFAULT_MEMORY_LIMIT = "3GB"
+# A connection to either engine: PostgresConnection speaks the part of DuckDB's API we use.
+Connection = duckdb.DuckDBPyConnection | PostgresConnection
+Target = Path | WarehouseUrl | str  # a str is a BIS_WAREHOUSE_URL
+# What either engine raises for a statement or connection it refuses.
+WarehouseError = (duckdb.Error, PostgresError)
+# Every bis process that migrates a PostgreSQL warehouse takes this advisory lock first.
+_MIGRATION_LOCK = 4_242_001
+_STAGE_LOCK_CLASS = 4_242_003  # with hashtext(stage name): the stages that take turns
 
 
 def memory_limit() -> str:
     """DuckDB's memory_limit for the warehouse (`BIS_DUCKDB_MEMORY_LIMIT`, e.g. 3GB)."""
-    return os.environ.get("BIS_DUCKDB_MEMORY_LIMIT", "").strip() or DEFAULT_MEMORY_LIMIT
+    from pipelines.lib.settings import duckdb_memory_limit
+
+    return duckdb_memory_limit()
 
 
 # DuckDB: `Conflicting lock is held in /usr/bin/python3.11 (PID 5956)`.
@@ -79,13 +89,48 @@ def locked_error(path: Path, duckdb_text: str, waited: float | None) -> Warehous
     )
 
 
+def is_postgres(con: Connection) -> bool:
+    """Whether `con` is on the PostgreSQL server engine (the few places where SQL differs)."""
+    return isinstance(con, PostgresConnection)
+
+
+def serialize(con: Connection, what: str) -> None:
+    """Inside a transaction: on PostgreSQL, wait until no other transaction doing `what`
+    (plan, ingest, email events) is open, so writers on several machines take turns where
+    their work must not interleave; the lock ends with the transaction. DuckDB has a single
+    writer already."""
+    if is_postgres(con):
+        con.execute("select pg_advisory_xact_lock($class, hashtext($what))",
+                    {"class": _STAGE_LOCK_CLASS, "what": what})  # fmt: skip
+
+
+def as_url(target: Target) -> WarehouseUrl:
+    """A DuckDB file path (the embedded default), a URL or its text, as a URL."""
+    if isinstance(target, str):
+        return parse_warehouse_url(target)
+    return target if isinstance(target, WarehouseUrl) else duckdb_url(target)
+
+
 def connect(
+    target: Target,
+    *,
+    read_only: bool = False,
+    max_wait_seconds: float | None = None,
+) -> Connection:
+    """Open the warehouse: a DuckDB file (retrying its write lock) or a PostgreSQL server."""
+    url = as_url(target)
+    if url.is_postgres:
+        return PostgresConnection(url, read_only=read_only)
+    return _connect_duckdb(url.path, read_only=read_only, max_wait_seconds=max_wait_seconds)
+
+
+def _connect_duckdb(
     path: Path,
     *,
     read_only: bool = False,
     max_wait_seconds: float | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse, retrying a lock conflict with bounded backoff.
+    """Open the DuckDB file, retrying a lock conflict with bounded backoff.
 
     DuckDB allows one writing process per file; a run queued behind another waits here
     (`max_wait_seconds`, default `runlock.wait_seconds()`) rather than failing at once, and
@@ -124,10 +169,27 @@ def migration_files() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply pending migrations in one transaction each; returns the names applied."""
-    con.execute("create schema if not exists messaging")
-    con.execute(
+def apply_migrations(con: Connection) -> list[str]:
+    """Apply pending migrations in one transaction each; returns the names applied.
+
+    On PostgreSQL several processes may start at once: an advisory lock lets one migrate
+    while the others wait, and the DuckDB functions the queries use are (re)defined first."""
+    postgres = isinstance(con, PostgresConnection)
+    if postgres:
+        con.raw.execute("select pg_advisory_lock(%s)", [_MIGRATION_LOCK])
+    try:
+        if postgres:
+            con.raw.execute(compat_sql())
+        return _apply_pending(con, script=con.raw.execute if postgres else con.execute)
+    finally:
+        if postgres:
+            con.raw.execute("select pg_advisory_unlock(%s)", [_MIGRATION_LOCK])
+
+
+def _apply_pending(con: Connection, script) -> list[str]:
+    # The migration files are plain portable DDL: run as written on both engines.
+    script("create schema if not exists messaging")
+    script(
         """
         create table if not exists messaging.schema_migrations (
             version integer primary key,
@@ -145,7 +207,7 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
             continue
         con.execute("begin")
         try:
-            con.execute(sql)
+            script(sql)
             con.execute(
                 "insert into messaging.schema_migrations (version, name) values (?, ?)",
                 [version, name],
@@ -159,23 +221,68 @@ def apply_migrations(con: duckdb.DuckDBPyConnection) -> list[str]:
 
 
 @contextmanager
-def open_warehouse(path: Path, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def open_warehouse(target: Target, *, read_only: bool = False) -> Iterator[Connection]:
     """A connection with migrations applied (for writers), closed on exit.
 
-    A writer holds the run lock of the warehouse's folder while connected (a no-op inside a
-    `bis run` or `bis send`, which hold it throughout), so no other bis process or Dagster op
-    writes between its stages."""
-    if read_only:
-        con = connect(path, read_only=True)
+    On DuckDB a writer holds the run lock of the warehouse's folder while connected (a no-op
+    inside a `bis run` or `bis send`, which hold it throughout), so no other bis process or
+    Dagster op writes between its stages. A PostgreSQL server takes many writers at once;
+    the stages that must not overlap serialize on the server (docs/architecture.md §16)."""
+    url = as_url(target)
+    if read_only or url.is_postgres:
+        con = connect(url, read_only=read_only)
         try:
+            if not read_only:
+                apply_migrations(con)
             yield con
         finally:
             con.close()
         return
-    with run_lock(path.parent):
-        con = connect(path)
+    with run_lock(url.path.parent):
+        con = connect(url)
         try:
             apply_migrations(con)
             yield con
         finally:
             con.close()
+
+
+_PG_TYPES = (
+    (pa.types.is_boolean, "boolean"),
+    (pa.types.is_integer, "bigint"),
+    (pa.types.is_floating, "double precision"),
+    (pa.types.is_string, "text"),
+    (pa.types.is_large_string, "text"),
+    (pa.types.is_date, "date"),
+)
+
+
+def _pg_type(arrow_type: pa.DataType) -> str:
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamptz" if arrow_type.tz else "timestamp"
+    for test, name in _PG_TYPES:
+        if test(arrow_type):
+            return name
+    raise TypeError(f"no PostgreSQL column type for Arrow {arrow_type}")
+
+
+@contextmanager
+def registered(con: Connection, name: str, table: pa.Table) -> Iterator[None]:
+    """`table` readable by name in SQL on `con` meanwhile: a registered Arrow table on
+    DuckDB, a temporary table filled with COPY on PostgreSQL. Create it outside a
+    transaction: after a failed statement DuckDB refuses every command until the rollback."""
+    if not is_postgres(con):
+        con.register(name, table)
+        try:
+            yield
+        finally:
+            con.unregister(name)
+        return
+    columns = ", ".join(f"{field.name} {_pg_type(field.type)}" for field in table.schema)
+    con.execute(f"drop table if exists {name}")
+    con.raw.execute(f"create temp table {name} ({columns})")
+    try:
+        con.copy_rows(name, table.schema.names, (tuple(row.values()) for row in table.to_pylist()))
+        yield
+    finally:
+        con.raw.execute(f"drop table if exists {name}")

@@ -90,7 +90,7 @@ class DbtWarehouse:
             *args,
             "--project-dir", str(DBT_PROJECT_DIR),
             "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target", "dev",
+            "--target", "duckdb",
             "--target-path", str(self.target_path),
             "--log-path", str(self.log_path),
             "--vars", json.dumps(dbt_vars),

@@ -42,9 +42,18 @@ class Server:
     database: str
     directory: Path
 
+    def url(self, database: str | None = None) -> str:
+        """The server as a `BIS_WAREHOUSE_URL` (docs/architecture.md §16)."""
+        return (
+            f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}"
+            f"/{database or self.database}"
+        )
+
     def env(self) -> dict[str, str]:
-        """The variables the `postgres` output of dbt_project/profiles.yml reads."""
+        """`BIS_WAREHOUSE_URL`, and the variables the `postgres` output of
+        dbt_project/profiles.yml reads."""
         return {
+            "BIS_WAREHOUSE_URL": self.url(),
             "BIS_PG_HOST": self.host,
             "BIS_PG_PORT": str(self.port),
             "BIS_PG_USER": self.user,

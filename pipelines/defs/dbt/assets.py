@@ -2,7 +2,6 @@
 
 import gc
 import json
-import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -18,10 +17,11 @@ from dagster_dbt import (
 from pipelines.defs.dbt.resources import dbt_project
 from pipelines.defs.resources import WAREHOUSE_POOL
 from pipelines.lib.clock import as_of
-from pipelines.lib.dbt import SKIP_UNIT_TESTS, clock_env, dbt_env, dbt_vars
+from pipelines.lib.dbt import SKIP_UNIT_TESTS, dbt_env, dbt_vars
 from pipelines.lib.kpis import LATEST_KPIS_SQL, kpi_markdown, kpis_from_row
+from pipelines.lib.published import publish_warehouse
 from pipelines.lib.runlock import run_lock
-from pipelines.lib.settings import Settings, load_settings
+from pipelines.lib.settings import Settings, load_settings, temporary_environ
 
 RAW_EVENTS = dg.AssetKey("raw_events")
 EMAIL_EVENTS = dg.AssetKey("email_events")  # written by the messaging concern's asset
@@ -77,13 +77,16 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterat
     # a `bis run` from writing while dbt does. Held until dbt's connections are closed.
     with run_lock(settings.data_dir, f"dagster run {context.run_id} (dbt_models)"):
         yield from _build(context, dbt, settings)
+        publish_warehouse(settings, as_of=as_of(settings=settings))  # after a good build
 
 
 def _build(
     context: dg.AssetExecutionContext, dbt: DbtCliResource, settings: Settings
 ) -> Iterator[Any]:
-    os.environ.update(dbt_env(settings))
-    with clock_env(as_of()):  # the clock as an env var keeps dbt's partial parsing usable
+    # dagster-dbt starts dbt (and reads the profile) with this process's environment: the
+    # data dir as an absolute path, and the clock as a variable (not a var), which keeps dbt's
+    # partial parsing usable. Set for the start only.
+    with temporary_environ(dbt_env(settings, as_of(settings=settings))):
         invocation = dbt.cli(
             ["build", "--vars", json.dumps(dbt_vars()), *SKIP_UNIT_TESTS], context=context
         )

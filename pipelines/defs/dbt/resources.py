@@ -1,36 +1,35 @@
-"""The dbt project (one cached DbtProject) and the dbt CLI resource."""
+"""The dbt project and the dbt CLI resource.
 
-import os
+Loading these definitions runs nothing: under `dagster dev` dagster-dbt's `prepare_if_dev`
+parses the project (so edits show up on reload); elsewhere the manifest comes from
+`make install` / `make check` (`python -m pipelines.lib.dbt_manifest`), or a deploy step.
+"""
+
+import json
 
 from dagster_dbt import DbtCliResource, DbtProject
 
-from pipelines.lib.dbt import DBT_PROJECT_DIR, dbt_executable, dbt_target, parse_manifest
-from pipelines.lib.settings import load_settings
+from pipelines.lib.dbt import DBT_PROJECT_DIR, dbt_executable, dbt_vars
+from pipelines.lib.settings import is_set
+
+
+def _prepare_args() -> list[str] | None:
+    """`dbt parse` with the vars every build passes, so builds reuse its partial parse; only
+    computed under `dagster dev` (it reads the sequences), the one place that parses."""
+    if not is_set("DAGSTER_IS_DEV_CLI"):
+        return None
+    return ["parse", "--quiet", "--vars", json.dumps(dbt_vars())]
+
 
 dbt_project = DbtProject(
     project_dir=DBT_PROJECT_DIR,
     profiles_dir=DBT_PROJECT_DIR,
-    target=dbt_target(load_settings()),
+    prepare_project_cli_args=_prepare_args(),
 )
-
-
-def manifest_is_stale() -> bool:
-    """No manifest yet (a fresh clone), or a model, macro or project file is newer than it."""
-    manifest = dbt_project.manifest_path
-    if not manifest.exists():
-        return True
-    built = manifest.stat().st_mtime
-    sources = [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
-    for folder in ("models", "macros", "tests"):
-        sources.extend(p for p in (DBT_PROJECT_DIR / folder).rglob("*") if p.is_file())
-    return any(path.stat().st_mtime > built for path in sources)
-
-
-# `dagster dev` re-parses on load; elsewhere parse when the manifest is missing or older
-# than the project, so the definitions never show a stale set of models.
-if os.environ.get("DAGSTER_IS_DEV_CLI") or manifest_is_stale():
-    parse_manifest(load_settings())
+dbt_project.prepare_if_dev()
 
 
 def dbt_resource() -> DbtCliResource:
+    # The target is profiles.yml's default, which follows BIS_WAREHOUSE_URL: the dbt asset
+    # starts dbt with `dbt_env` (the engine's output and where the warehouse is).
     return DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())

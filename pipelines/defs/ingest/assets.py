@@ -4,10 +4,9 @@ import dagster as dg
 from pydantic import Field
 
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from pipelines.lib.clock import as_of
-from pipelines.lib.ingest import ingest_landing_folder
-from pipelines.lib.ingest.report import files_markdown, rejections_markdown, summary_line
-from pipelines.lib.settings import load_settings
+from pipelines.defs.run_context import dagster_run_context
+from pipelines.lib.ingest.report import files_markdown, rejections_markdown
+from pipelines.lib.steps import ingest_step
 
 
 class RawEventsConfig(dg.Config):
@@ -27,14 +26,12 @@ class RawEventsConfig(dg.Config):
 def raw_events(
     context: dg.AssetExecutionContext, config: RawEventsConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    folder = load_settings().landing_events_dir
-    with warehouse.connect() as con:
-        summary = ingest_landing_folder(
-            con, folder, only_paths=config.paths or None, reference_time=as_of()
-        )
-        total_events = con.execute("select count(*) from raw.events").fetchone()[0]
-    context.log.info(summary_line(summary))
-    if summary.errors:
+    result = ingest_step(
+        dagster_run_context(context), warehouse.connect, only_paths=config.paths or None
+    )
+    summary = result.summary
+    context.log.info(result.summary_line())
+    if result.failed:
         # The other files are committed; these stay pending and are retried next run.
         raise dg.Failure(
             description="Some landing files could not be ingested:\n" + "\n".join(summary.errors)
@@ -46,7 +43,7 @@ def raw_events(
             "rows_loaded": summary.total("rows_loaded"),
             "rows_rejected": summary.total("rows_rejected"),
             "rows_duplicate": summary.total("rows_duplicate"),
-            "dagster/row_count": total_events,
+            "dagster/row_count": result.total_events,
             "rejection_reasons": dg.MetadataValue.md(rejections_markdown(summary)),
             "files": dg.MetadataValue.md(files_markdown(summary)),
         }

@@ -5,16 +5,14 @@ The rules are docs/architecture.md §6-§8.
 
 import dagster as dg
 
-from pipelines.defs.messaging.config import FlagStateConfig, build_plan_config
+from pipelines.defs.messaging.config import FlagStateConfig, build_plan_config, guardrails_from
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from pipelines.lib.clock import as_of
-from pipelines.lib.email_events import apply_email_events, load_email_events
+from pipelines.defs.run_context import dagster_run_context
 from pipelines.lib.flags import EnvSetting
-from pipelines.lib.messaging.plan import plan_messages
-from pipelines.lib.messaging.policy import Guardrails
 from pipelines.lib.messaging.report import plan_markdown
-from pipelines.lib.messaging.runtime import load_plan_inputs, new_id
+from pipelines.lib.messaging.runtime import load_plan_inputs
 from pipelines.lib.settings import load_settings
+from pipelines.lib.steps import email_events_step, plan_step
 
 _LOADED = load_plan_inputs()
 _ENV = load_settings().env
@@ -46,33 +44,15 @@ def launchpad_overrides(flags_config: dg.Config) -> dict[str, EnvSetting]:
 def message_plan(
     context: dg.AssetExecutionContext, config: MessagePlanConfig, warehouse: WarehouseResource
 ) -> dg.MaterializeResult:
-    inputs = load_plan_inputs()
-    clock = as_of()
-    rails = Guardrails(
-        cap_per_day=config.cap_per_day,
-        cap_per_week=config.cap_per_week,
-        quiet_start_hour=config.quiet_start_hour,
-        quiet_end_hour=config.quiet_end_hour,
-    )
+    run = dagster_run_context(context, guardrails_from(config))
     overrides = launchpad_overrides(config.flags)
     if overrides:
         context.log.info(f"Launchpad flag overrides for this run: {sorted(overrides)}")
-    with warehouse.connect() as con:
-        result = plan_messages(
-            con,
-            sequences=inputs.sequences,
-            flags=inputs.flags,
-            env=_ENV,
-            as_of=clock,
-            plan_id=new_id("plan", clock),
-            guardrails=rails,
-            flag_overrides=overrides,
-            allow_future_clock=load_settings().allow_future_clock,
-        )
+    result = plan_step(run, warehouse.connect, flag_overrides=overrides).plan
     return dg.MaterializeResult(
         metadata={
             "plan_id": result.plan_id,
-            "as_of": clock.isoformat(),
+            "as_of": run.as_of.isoformat(),
             "planned": result.total("planned"),
             "held_out": result.total("held_out"),
             "suppressed": result.total("suppressed"),
@@ -96,11 +76,11 @@ def message_plan(
     "sg_event_id); unsubscribes, bounces and spam reports become suppressions, and "
     "delivered events confirm sends left `unknown`.",
 )
-def email_events(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    folder = load_settings().landing_email_events_dir
-    with warehouse.connect() as con:
-        loaded = load_email_events(con, folder)
-        applied = apply_email_events(con)
+def email_events(
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
+    result = email_events_step(dagster_run_context(context), warehouse.connect)
+    loaded, applied = result.loaded, result.applied
     return dg.MaterializeResult(
         metadata={
             "files": loaded.files,

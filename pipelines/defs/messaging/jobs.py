@@ -2,19 +2,12 @@
 
 import dagster as dg
 
+from pipelines.defs.messaging.config import SendConfig, guardrails_from
 from pipelines.defs.messaging.resources import EmailSenderResource
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
-from pipelines.lib.clock import as_of
-from pipelines.lib.messaging.gate import SendGate
-from pipelines.lib.messaging.policy import Guardrails
+from pipelines.defs.run_context import dagster_run_context
 from pipelines.lib.messaging.report import send_summary
-from pipelines.lib.messaging.runtime import new_id
-from pipelines.lib.messaging.send import SendHalted, send_planned
-from pipelines.lib.settings import FLAGS_FILE, load_settings
-
-
-class SendConfig(dg.Config):
-    max_sends_per_run: int = Guardrails().max_sends_per_run
+from pipelines.lib.steps import send_step
 
 
 @dg.op(pool=WAREHOUSE_POOL, description="Send every planned ledger row, at most once each.")
@@ -24,21 +17,14 @@ def send_planned_messages(
     warehouse: WarehouseResource,
     email_sender: EmailSenderResource,
 ) -> None:
-    sender = email_sender.sender()
-    clock = as_of()
-    with warehouse.connect() as con:
-        try:
-            report = send_planned(
-                con,
-                sender=sender,
-                run_id=new_id("send", clock),
-                max_sends_per_run=config.max_sends_per_run,
-                gate=SendGate(FLAGS_FILE, load_settings().env),
-                clock=clock,
-            )
-        except SendHalted as halted:
-            context.log.error(send_summary(halted.report))
-            raise dg.Failure(description=str(halted)) from None
+    run = dagster_run_context(context, guardrails_from(config))
+    result = send_step(run, warehouse.connect, sender=email_sender.sender())
+    report = result.report
+    if result.stopped is not None:
+        if report is not None:
+            context.log.error(send_summary(report))
+        raise dg.Failure(description=result.stopped)
+    assert report is not None  # a send that did not stop has its report
     context.log.info(send_summary(report))
     if report.errors:
         context.log.warning(f"not sent, by reason: {dict(report.errors)}")

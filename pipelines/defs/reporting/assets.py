@@ -1,10 +1,14 @@
-"""Reporting assets: the dashboard, and user-facing progress metrics for bots and apps."""
+"""Reporting assets: the dashboard, and user-facing progress metrics for bots and apps.
+
+The export reads the published copy (pipelines/lib/published.py), so it needs no warehouse
+slot; the dashboard comes after the plan, so it also publishes the ledger the plan wrote."""
 
 import dagster as dg
 
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from pipelines.lib.clock import as_of
 from pipelines.lib.kpis import kpi_markdown
+from pipelines.lib.published import open_reader, publish, published_path
 from pipelines.lib.reporting import build_dashboard
 from pipelines.lib.reporting.markdown import experiments_markdown
 from pipelines.lib.settings import load_settings
@@ -13,15 +17,15 @@ from pipelines.lib.user_metrics import export_user_progress
 
 @dg.asset(
     group_name="reporting",
-    pool=WAREHOUSE_POOL,
     kinds={"duckdb", "json"},
     deps=[dg.AssetKey(["marts", "user_progress"])],
     description="Every user's progress metrics and next call to action, as JSON Lines "
     "at $BIS_DATA_DIR/reports/user_progress.jsonl, for bulk use by a bot or an app.",
 )
-def user_progress_export(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    path = load_settings().reports_dir / "user_progress.jsonl"
-    with warehouse.connect() as con:
+def user_progress_export() -> dg.MaterializeResult:
+    settings = load_settings()
+    path = settings.reports_dir / "user_progress.jsonl"
+    with open_reader(settings) as con:
         rows = export_user_progress(con, path)
     return dg.MaterializeResult(
         metadata={"path": dg.MetadataValue.path(str(path)), "dagster/row_count": rows}
@@ -42,13 +46,16 @@ def user_progress_export(warehouse: WarehouseResource) -> dg.MaterializeResult:
     ],
     description="One self-contained HTML dashboard (opens with no network) at "
     "$BIS_DATA_DIR/reports/dashboard.html: KPIs against baseline and target, trends, "
-    "funnel, segments, sequences, experiments, flags, send and data health.",
+    "funnel, segments, sequences, experiments, flags, send and data health. Then "
+    "publishes the warehouse for readers ($BIS_DATA_DIR/published.duckdb).",
 )
 def dashboard(warehouse: WarehouseResource) -> dg.MaterializeResult:
     settings = load_settings()
     path = settings.reports_dir / "dashboard.html"
+    clock = as_of(settings=settings)
     with warehouse.connect() as con:
-        result = build_dashboard(con, env=settings.env, out_path=path, as_of=as_of())
+        result = build_dashboard(con, env=settings.env, out_path=path, as_of=clock)
+        published = publish(con, published_path(settings), as_of=clock)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(result.path)),
@@ -56,5 +63,6 @@ def dashboard(warehouse: WarehouseResource) -> dg.MaterializeResult:
             "headline_kpis": dg.MetadataValue.md(kpi_markdown(result.kpis or {})),
             "experiments": dg.MetadataValue.md(experiments_markdown(result.experiments)),
             "charts": result.charts,
+            "published_seconds": dg.MetadataValue.float(round(published.seconds, 3)),
         }
     )

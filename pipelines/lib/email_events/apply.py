@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
+from pipelines.lib.warehouse import Connection, serialize
 
 SUPPRESSING = {
     "bounce": "bounce",
@@ -27,13 +27,14 @@ class ApplyReport:
     suppressions_added: int
 
 
-def apply_email_events(con: duckdb.DuckDBPyConnection) -> ApplyReport:
+def apply_email_events(con: Connection) -> ApplyReport:
     """Idempotent: running it again adds nothing and changes nothing."""
     confirming = ", ".join(f"'{e}'" for e in CONFIRMING)
     mapping = " ".join(f"when '{event}' then '{reason}'" for event, reason in SUPPRESSING.items())
     suppressing = ", ".join(f"'{e}'" for e in SUPPRESSING)
     con.execute("begin")
     try:
+        serialize(con, "email_events")
         confirmed = len(
             con.execute(f"""
             update messaging.sends s
@@ -41,10 +42,14 @@ def apply_email_events(con: duckdb.DuckDBPyConnection) -> ApplyReport:
                 sent_at = coalesce(s.sent_at, e.first_at),
                 status_reason = 'confirmed by SendGrid ' || e.first_event || ' event'
             from (
-                select send_id, min(occurred_at) as first_at, arg_min(event, occurred_at)
-                    as first_event
-                from raw.email_events where event in ({confirming}) and send_id is not null
-                group by send_id
+                select send_id, occurred_at as first_at, event as first_event
+                from (
+                    select send_id, occurred_at, event, row_number() over (
+                        partition by send_id order by occurred_at, event) as nth
+                    from raw.email_events
+                    where event in ({confirming}) and send_id is not null
+                ) confirming
+                where nth = 1
             ) e
             where s.send_id = e.send_id and s.status = 'unknown'
             returning s.send_id

@@ -14,8 +14,7 @@ import codecs
 import hashlib
 import logging
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +31,7 @@ from pipelines.lib.ingest.files import (
     scan_landing_folder,
 )
 from pipelines.lib.ingest.validate import MAX_KEPT_RAW_CHARS
+from pipelines.lib.warehouse import Connection, registered, serialize
 
 log = logging.getLogger(__name__)
 
@@ -207,18 +207,11 @@ def _events_table(events: list[tuple[int, bytes, EmailEvent]]) -> pa.Table:
     )
 
 
-@contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, table: pa.Table) -> Iterator[None]:
-    # Registered outside the file's transaction: after a failed statement DuckDB refuses
-    # every command (unregister too) until the rollback.
-    con.register(_INCOMING, table)
-    try:
-        yield
-    finally:
-        con.unregister(_INCOMING)
+def _registered(con: Connection, table: pa.Table) -> AbstractContextManager[None]:
+    return registered(con, _INCOMING, table)
 
 
-def _insert_events(con: duckdb.DuckDBPyConnection, path: Path, now: datetime) -> int:
+def _insert_events(con: Connection, path: Path, now: datetime) -> int:
     """Insert the registered events new to the warehouse (first occurrence of each
     sg_event_id); returns how many."""
     return con.execute(
@@ -226,17 +219,20 @@ def _insert_events(con: duckdb.DuckDBPyConnection, path: Path, now: datetime) ->
         insert into raw.email_events (sg_event_id, event, email, send_id, sg_message_id,
             occurred_at, reason, payload, source_file, ingested_at)
         select sg_event_id, event, email, send_id, sg_message_id, occurred_at,
-               reason, payload::json, $source, $now
-        from {_INCOMING}
-        where sg_event_id not in (select sg_event_id from raw.email_events)
-        qualify row_number() over (partition by sg_event_id order by line_number) = 1
+               reason, cast(payload as json), $source, $now
+        from (
+            select *, row_number() over (partition by sg_event_id order by line_number) as nth
+            from {_INCOMING}
+            where sg_event_id not in (select sg_event_id from raw.email_events)
+        ) incoming
+        where nth = 1
         """,
         {"source": str(path), "now": now},
     ).fetchone()[0]
 
 
 def _store(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     path: Path,
     sha256: str,
     size: int,
@@ -247,6 +243,7 @@ def _store(
     with _registered(con, _events_table(parsed.events)):
         con.execute("begin")
         try:
+            serialize(con, "email_events")
             if parsed.rejects:
                 con.executemany(
                     "insert into raw.email_events_rejected (source_file, line_number,"
@@ -273,7 +270,7 @@ def _store(
 
 
 def _refused_events(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     path: Path,
     events: list[tuple[int, bytes, EmailEvent]],
     now: datetime,
@@ -311,7 +308,7 @@ def _without_refused(parsed: ParsedFile, refused: dict[int, str]) -> ParsedFile:
     return ParsedFile(read=parsed.read, events=events, rejects=rejects)
 
 
-def _load_file(con: duckdb.DuckDBPyConnection, path: Path, report: EmailEventsReport) -> None:
+def _load_file(con: Connection, path: Path, report: EmailEventsReport) -> None:
     sha256, size, content = _read(path, MAX_FILE_BYTES)
     if con.execute("select 1 from raw.ingested_files where sha256 = ?", [sha256]).fetchone():
         return  # this content was loaded before (SendGrid retried the same delivery)
@@ -342,7 +339,7 @@ def _load_file(con: duckdb.DuckDBPyConnection, path: Path, report: EmailEventsRe
         log.warning("%s: %d event(s) rejected", path, len(parsed.rejects))
 
 
-def load_email_events(con: duckdb.DuckDBPyConnection, folder: Path) -> EmailEventsReport:
+def load_email_events(con: Connection, folder: Path) -> EmailEventsReport:
     """Load every webhook file not ingested before (by content hash), one transaction each.
 
     Raises only for faults of the warehouse itself (lock, disk), never for file content.

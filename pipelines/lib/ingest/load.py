@@ -4,10 +4,15 @@ Per file: skip if its content (sha256) was ingested before; else validate every 
 SQL, keep rejects with their reason and raw text, insert new events (deduplicated by
 event_id within the file and against everything loaded before), and record the counts.
 rows_read = rows_loaded + rows_rejected + rows_duplicate holds for every file.
+
+Validation always runs in DuckDB: on the embedded warehouse in the warehouse itself; on a
+PostgreSQL warehouse in an in-memory DuckDB beside it, whose results go to the server with
+COPY (docs/architecture.md §16). The rejection codes and counts are the same on both.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,6 +43,7 @@ from pipelines.lib.ingest.validate import (
     columns_raw_records_sql,
     lines_candidates_sql,
 )
+from pipelines.lib.warehouse import Connection, is_postgres, memory_limit, serialize
 
 
 @dataclass
@@ -80,7 +86,31 @@ class IngestSummary:
         return counts
 
 
-def _already_ingested(con: duckdb.DuckDBPyConnection, sha256: str) -> str | None:
+@dataclass
+class Loading:
+    """Where a load validates (`stage`, always DuckDB) and where it writes (`target`)."""
+
+    stage: duckdb.DuckDBPyConnection
+    target: Connection
+
+    @property
+    def staged(self) -> bool:
+        return self.stage is not self.target
+
+    @classmethod
+    def into(cls, con: Connection) -> Loading:
+        if not is_postgres(con):
+            return cls(stage=con, target=con)
+        stage = duckdb.connect(config={"memory_limit": memory_limit()})
+        stage.execute("set timezone = 'UTC'")
+        return cls(stage=stage, target=con)
+
+    def close(self) -> None:
+        if self.staged:
+            self.stage.close()
+
+
+def _already_ingested(con: Connection, sha256: str) -> str | None:
     """Why a file with this content is not read again, or None when it is new."""
     row = con.execute(
         "select path, ingested_at from raw.ingested_files where sha256 = ?"
@@ -108,7 +138,23 @@ def _already_ingested(con: duckdb.DuckDBPyConnection, sha256: str) -> str | None
     )
 
 
-def _insert_rejects(con, source: str, rows: list[Reject], rejected_at: datetime) -> None:
+REJECTED_COLUMNS = (
+    "source_file",
+    "line_number",
+    "raw_record",
+    "error_code",
+    "error_message",
+    "rejected_at",
+)
+EVENT_COLUMNS = (
+    "event_id", "event_type", "event_name", "user_id", "anonymous_id", "occurred_at",
+    "received_at", "properties", "traits", "context", "source_file", "ingested_at",
+)  # fmt: skip
+
+
+def _insert_rejects(
+    con: Connection, source: str, rows: list[Reject], rejected_at: datetime
+) -> None:
     """Rejections found outside SQL (file faults, reader-rejected records)."""
     con.executemany(
         "insert into raw.events_rejected values (?, ?, ?, ?, ?, ?)",
@@ -127,9 +173,10 @@ def _insert_rejects(con, source: str, rows: list[Reject], rejected_at: datetime)
 
 
 def _insert_checked_rejects(
-    con, batch: Chunk, checked_rows: pa.Table, source: str, now: datetime
+    load: Loading, batch: Chunk, checked_rows: pa.Table, source: str, now: datetime
 ) -> None:
     """Rejected rows of `checked_rows`, each with its record as received."""
+    con = load.stage
     # Bytes that are not UTF-8 cannot be SQL text: keep them escaped, byte for byte.
     bad_bytes = con.execute(
         "select line_number, raw_bytes from checked_rows where error_code = 'not_utf8'"
@@ -149,9 +196,7 @@ def _insert_checked_rejects(
         rebuilt = columns_raw_records_sql(batch.table.schema)
     else:
         rebuilt = "select null::bigint as line_number, null::varchar as raw_text where false"
-    con.execute(
-        f"""
-        insert into raw.events_rejected
+    rejected_sql = f"""
         select $source, c.line_number,
                left(coalesce(f.raw_text, c.raw_record, r.raw_text), {MAX_KEPT_RAW_CHARS}),
                c.error_code, c.error_message, $now
@@ -159,16 +204,25 @@ def _insert_checked_rejects(
         left join utf8_fixes f using (line_number)
         left join ({rebuilt}) r using (line_number)
         where c.error_code is not null
-        """,
-        {"source": source, "now": now},
-    )
+        """
+    params = {"source": source, "now": now}
+    if not load.staged:
+        con.execute(f"insert into raw.events_rejected {rejected_sql}", params)
+        return
+    rows = con.execute(rejected_sql, params).fetchall()
+    load.target.copy_rows("raw.events_rejected", REJECTED_COLUMNS, rows)
 
 
 def _load_chunk(
-    con, batch: Chunk, report: FileReport, source: str, now: datetime, reference_time: datetime
+    load: Loading,
+    batch: Chunk,
+    report: FileReport,
+    source: str,
+    now: datetime,
+    reference_time: datetime,
 ) -> None:
     if batch.rejects:
-        _insert_rejects(con, source, batch.rejects, now)
+        _insert_rejects(load.target, source, batch.rejects, now)
         report.rows_read += len(batch.rejects)
         report.rows_rejected += len(batch.rejects)
         report.rejections.update(reject.code for reject in batch.rejects)
@@ -185,27 +239,23 @@ def _load_chunk(
         if batch.kind == "lines"
         else columns_candidates_sql(batch.table.schema)
     )
-    checked_rows = con.sql(
+    checked_rows = load.stage.sql(
         checked_sql(candidates), params={"reference_time": reference_time}
     ).to_arrow_table()
     read = checked_rows.num_rows
     rejected = read - checked_rows["error_code"].null_count
     if rejected:
-        _insert_checked_rejects(con, batch, checked_rows, source, now)
-    loaded = con.execute(
-        """
-        insert into raw.events
-        select event_id, event_type, event_name, user_id, anonymous_id, occurred_at,
-               coalesce(received_at, $now), properties, traits, context, $source, $now
-        from checked_rows c
-        where error_code is null
-          and not exists (select 1 from raw.events e where e.event_id = c.event_id)
-        qualify row_number() over (partition by event_id order by line_number) = 1
-        """,
-        {"source": source, "now": now},
-    ).fetchone()[0]
+        _insert_checked_rejects(load, batch, checked_rows, source, now)
+    params = {"source": source, "now": now}
+    if load.staged:
+        loaded = _copy_new_events(load, checked_rows, params)
+    else:
+        also_new = "and not exists (select 1 from raw.events e where e.event_id = c.event_id)"
+        loaded = load.target.execute(
+            f"insert into raw.events {new_events_sql(also_new)}", params
+        ).fetchone()[0]
     if rejected:
-        for code, count in con.execute(
+        for code, count in load.stage.execute(
             "select error_code, count(*) from checked_rows where error_code is not null group by 1"
         ).fetchall():
             report.rejections[code] += count
@@ -213,6 +263,42 @@ def _load_chunk(
     report.rows_rejected += rejected
     report.rows_loaded += loaded
     report.rows_duplicate += read - rejected - loaded
+
+
+def new_events_sql(also: str = "") -> str:
+    """The valid rows of a checked chunk, first occurrence of each event_id (in file order),
+    that also meet the condition `also`."""
+    return f"""
+    select event_id, event_type, event_name, user_id, anonymous_id, occurred_at,
+           coalesce(received_at, $now), properties, traits, context, $source, $now
+    from checked_rows c
+    where error_code is null {also}
+    qualify row_number() over (partition by event_id order by line_number) = 1
+    """
+
+
+def _copy_new_events(load: Loading, checked_rows: pa.Table, params: dict) -> int:
+    """PostgreSQL: the chunk's new events, written by DuckDB as CSV and sent with COPY into
+    a temporary table, then inserted unless raw.events already holds their event_id."""
+    target = load.target
+    target.execute(
+        "create temp table if not exists ingest_incoming"
+        " (like raw.events including defaults) on commit delete rows"
+    )
+    with tempfile.TemporaryDirectory(prefix="bis-ingest-") as folder:
+        csv_path = f"{folder}/chunk.csv"
+        load.stage.execute(
+            f"copy ({new_events_sql()}) to '{csv_path}' (format csv, header false)", params
+        )
+        target.execute("truncate ingest_incoming")
+        target.copy_file("ingest_incoming", EVENT_COLUMNS, csv_path)
+    return target.execute(
+        """
+        insert into raw.events
+        select i.* from ingest_incoming i
+        where not exists (select 1 from raw.events e where e.event_id = i.event_id)
+        """
+    ).rowcount
 
 
 def _skipped(landing: LandingFile, code: str, reason: str) -> FileReport:
@@ -223,7 +309,7 @@ def _skipped(landing: LandingFile, code: str, reason: str) -> FileReport:
 
 
 def ingest_file(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection | Loading,
     landing: LandingFile,
     *,
     reference_time: datetime,
@@ -245,12 +331,19 @@ def ingest_file(
         # again next run (it has no content to record until it can be read).
         reason = f"cannot be opened ({exc.strerror}): not read; fix its permissions"
         return _skipped(landing, "unreadable", reason)
-    with handle:
-        return _ingest_open_file(con, landing, handle, reference_time=reference_time, sha256=sha256)
+    load = con if isinstance(con, Loading) else Loading.into(con)
+    try:
+        with handle:
+            return _ingest_open_file(
+                load, landing, handle, reference_time=reference_time, sha256=sha256
+            )
+    finally:
+        if load is not con:
+            load.close()
 
 
 def _ingest_open_file(
-    con: duckdb.DuckDBPyConnection,
+    load: Loading,
     landing: LandingFile,
     handle: BinaryIO,
     *,
@@ -260,7 +353,7 @@ def _ingest_open_file(
     sha256 = sha256 or handle_sha256(handle)
     source = str(landing.path)
     report = FileReport(source, sha256, landing.file_format, landing.size_bytes)
-    previous = _already_ingested(con, sha256)
+    previous = _already_ingested(load.target, sha256)
     if previous is not None:
         report.skipped_code = "already_ingested"
         report.skipped_reason = previous
@@ -268,7 +361,7 @@ def _ingest_open_file(
     now = wall_clock()
     chunks = read_chunks(handle, landing.file_format, landing.path.name)
     try:
-        _commit_file(con, landing, report, chunks, now, reference_time)
+        _commit_file(load, landing, report, chunks, now, reference_time)
     except duckdb.NotImplementedException as exc:
         # A column of a type the warehouse cannot scan: every record of the file has it, so
         # the file is one fault, recorded like any other (and not retried until it changes).
@@ -277,7 +370,7 @@ def _ingest_open_file(
             "unreadable_file",
             f"{landing.path.name} has a column of a type the warehouse cannot read ({exc})",
         )
-        _commit_file(con, landing, report, _raising(fault), now, reference_time)
+        _commit_file(load, landing, report, _raising(fault), now, reference_time)
     return report
 
 
@@ -287,7 +380,7 @@ def _raising(fault: BrokenFileError) -> Iterator[Chunk]:
 
 
 def _commit_file(
-    con: duckdb.DuckDBPyConnection,
+    load: Loading,
     landing: LandingFile,
     report: FileReport,
     chunks: Iterator[Chunk],
@@ -298,12 +391,14 @@ def _commit_file(
     source = report.path
     # The chunk SQL reads Arrow tables by variable name (see _load_chunk); let DuckDB find
     # them even when the connection is wrapped (the benchmark times every statement).
-    con.execute("set python_scan_all_frames = true")
+    load.stage.execute("set python_scan_all_frames = true")
+    con = load.target
     con.execute("begin")
     try:
+        serialize(con, "ingest")
         try:
             for chunk in chunks:
-                _load_chunk(con, chunk, report, source, now, reference_time)
+                _load_chunk(load, chunk, report, source, now, reference_time)
         except BrokenFileError as fault:
             # The readable part is kept; the fault itself counts as one rejected record.
             reject = Reject(None, fault.raw_record, fault.code, fault.message)
@@ -334,7 +429,7 @@ def _commit_file(
 
 
 def ingest_files(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     files: list[LandingFile],
     *,
     reference_time: datetime | None = None,
@@ -345,13 +440,17 @@ def ingest_files(
     # same file load differently depending on the day it was ingested.
     reference = reference_time or pipeline_clock()
     summary = IngestSummary()
-    for landing in files:
-        try:
-            summary.files.append(ingest_file(con, landing, reference_time=reference))
-        except Exception as exc:
-            if machine_fault(exc) is not None:
-                raise  # disk full or read-only: every later file would meet it too; stop here
-            summary.errors.append(f"{landing.path}: {type(exc).__name__}: {exc}")
+    load = Loading.into(con)
+    try:
+        for landing in files:
+            try:
+                summary.files.append(ingest_file(load, landing, reference_time=reference))
+            except Exception as exc:
+                if machine_fault(exc) is not None:
+                    raise  # disk full or read-only: every later file would meet it too
+                summary.errors.append(f"{landing.path}: {type(exc).__name__}: {exc}")
+    finally:
+        load.close()
     return summary
 
 
@@ -366,7 +465,7 @@ def _skipped_path(item: SkippedPath) -> FileReport:
 
 
 def ingest_landing_folder(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     folder: Path,
     *,
     only_paths: list[str] | None = None,

@@ -17,7 +17,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 
-import duckdb
 import pyarrow as pa
 
 from pipelines.lib.clock import wall_clock
@@ -33,6 +32,7 @@ from pipelines.lib.messaging.policy import (
     Guardrails,
 )
 from pipelines.lib.sequences import Sequence
+from pipelines.lib.warehouse import Connection, registered, serialize
 
 KILL_SWITCH = "messaging"
 
@@ -56,7 +56,7 @@ def _sql_list(values: tuple[str, ...]) -> str:
 
 
 def _flag_table(
-    con: duckdb.DuckDBPyConnection, flags: FlagSet, settings: dict[str, EnvSetting], keys: set[str]
+    con: Connection, flags: FlagSet, settings: dict[str, EnvSetting], keys: set[str]
 ) -> pa.Table:
     """Flag decisions for every (candidate user, flag) pair."""
     users = con.execute(
@@ -115,18 +115,27 @@ busy_users as (
     -- a message for this user still waits to go out: decide nothing new until it has
     select distinct user_id from messaging.sends where status in ({_sql_list(OPEN_STATUSES)})
 ),
+-- Ranked in subqueries rather than with QUALIFY, so the SQL runs on both engines.
 candidates as (
-    select v.* from plan_valid v
-    left join ledger l using (send_id)
-    where (l.send_id is null or l.status in ({_sql_list(WAITING_STATUSES)}))
-      and v.user_id not in (select user_id from busy_users)
-    qualify row_number() over (
-        partition by v.user_id, v.sequence_id, v.enrollment_key order by v.step_index) = 1
+    select * from (
+        select v.*, row_number() over (
+            partition by v.user_id, v.sequence_id, v.enrollment_key order by v.step_index
+        ) as step_rank
+        from plan_valid v
+        left join ledger l using (send_id)
+        where (l.send_id is null or l.status in ({_sql_list(WAITING_STATUSES)}))
+          and v.user_id not in (select user_id from busy_users)
+    ) ranked_steps
+    where step_rank = 1
 ),
 chosen as (
-    select * from candidates
-    qualify row_number() over (
-        partition by user_id order by priority, sequence_id, enrollment_key) = 1
+    select * from (
+        select c.*, row_number() over (
+            partition by user_id order by priority, sequence_id, enrollment_key
+        ) as sequence_rank
+        from candidates c
+    ) ranked_sequences
+    where sequence_rank = 1
 ),
 recent as (
     select user_id,
@@ -190,7 +199,7 @@ from decided
 
 
 def plan_messages(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     *,
     sequences: list[Sequence],
     flags: FlagSet,
@@ -220,6 +229,7 @@ def plan_messages(
     params = {"as_of": as_of}
     con.execute("begin")
     try:
+        serialize(con, "plan")
         if not dry_run:
             check_pipeline_clock(
                 con, as_of, env=env, wall_now=wall_now or now, allow_future=allow_future_clock
@@ -228,17 +238,16 @@ def plan_messages(
         if only_user_id is not None:
             con.execute("delete from plan_users where user_id <> ?", [only_user_id])
         con.execute(f"create or replace temp table plan_due as {due_steps_sql(sequences)}", params)
-        con.register("plan_flag_rows", _flag_table(con, flags, settings, keys))
-        con.execute(f"""
-            create or replace temp table plan_flagged as
-            select d.*, sf.state as flag_state, sf.enabled and mf.enabled as enabled,
-                   case when not mf.enabled then '{KILL_SWITCH}: ' || mf.reason
-                        else sf.reason end as flag_reason
-            from plan_due d
-            join plan_flag_rows sf on sf.user_id = d.user_id and sf.flag_key = d.flag_key
-            join plan_flag_rows mf on mf.user_id = d.user_id and mf.flag_key = '{KILL_SWITCH}'
-        """)
-        con.unregister("plan_flag_rows")
+        with registered(con, "plan_flag_rows", _flag_table(con, flags, settings, keys)):
+            con.execute(f"""
+                create or replace temp table plan_flagged as
+                select d.*, sf.state as flag_state, sf.enabled and mf.enabled as enabled,
+                       case when not mf.enabled then '{KILL_SWITCH}: ' || mf.reason
+                            else sf.reason end as flag_reason
+                from plan_due d
+                join plan_flag_rows sf on sf.user_id = d.user_id and sf.flag_key = d.flag_key
+                join plan_flag_rows mf on mf.user_id = d.user_id and mf.flag_key = '{KILL_SWITCH}'
+            """)
         con.execute(
             "create or replace temp table plan_valid as select * from plan_flagged where enabled"
         )
@@ -306,7 +315,7 @@ def plan_messages(
         )
         con.execute(
             "insert into messaging.plans (plan_id, as_of, env, created_at, flag_settings)"
-            " values (?, ?, ?, ?, ?)",
+            " values (?, ?, ?, ?, cast(? as json))",
             [plan_id, as_of, env, now, json.dumps(plan_flag_settings(flags, env, settings))],
         )
         for sequence_id, decision, rows in con.execute(

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
 
 OPEN_STATUSES = ("planned", "sending")  # claimed for sending, not yet resolved
 WAITING_STATUSES = ("deferred", "capped")  # re-decided by every plan
@@ -27,3 +28,23 @@ class Guardrails:
                 raise ValueError(f"{name} must be an hour 0-23, got {getattr(self, name)}")
         if self.cap_per_day < 0 or self.cap_per_week < 0 or self.max_sends_per_run < 0:
             raise ValueError("caps and max_sends_per_run must not be negative")
+
+
+GUARDRAIL_FIELDS = tuple(f.name for f in fields(Guardrails))
+# What each guardrail means, for `bis run --help` and the Launchpad's run config.
+GUARDRAIL_HELP = {
+    "cap_per_day": "messages per user in 24 hours, across sequences",
+    "cap_per_week": "messages per user in 7 days, across sequences",
+    "quiet_start_hour": "start of quiet hours, user's local hour 0-23 (inclusive)",
+    "quiet_end_hour": "end of quiet hours, user's local hour 0-23 (exclusive)",
+    "max_sends_per_run": "more planned than this fails the send before anything goes out",
+}
+
+
+def guardrails_with(overrides: Mapping[str, int | None]) -> Guardrails:
+    """The contract's guardrails with the given values replaced (None keeps the default);
+    an impossible value (a negative cap, hour 24) is a ValueError naming it."""
+    unknown = set(overrides) - set(GUARDRAIL_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown guardrails: {', '.join(sorted(unknown))}")
+    return Guardrails(**{name: value for name, value in overrides.items() if value is not None})

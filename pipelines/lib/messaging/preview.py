@@ -1,4 +1,7 @@
-"""`bis preview USER_ID`: what this user would get next, and exactly why (or why not)."""
+"""`bis preview USER_ID`: what this user would get next, and exactly why (or why not).
+
+The command previews on `published.open_scratch`: the marts and ledger as the last publish
+left them, in an in-memory database, so a preview never waits for a run nor writes a file."""
 
 from __future__ import annotations
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -41,50 +40,35 @@ def new_id(prefix: str, as_of: datetime) -> str:
     return f"{prefix}-{as_of:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-def sender_identity() -> SenderIdentity:
-    def value(name: str) -> str:
-        return os.environ.get(name, "").strip() or DEMO_IDENTITY[name]
-
+def sender_identity(settings: Settings) -> SenderIdentity:
+    """The one place the sender identity is built: the settings, else the demo identity
+    (outside dev `check_sender_environment` refuses to start without the real one)."""
     return SenderIdentity(
-        from_email=value("BIS_FROM_EMAIL"),
-        from_name=os.environ.get("BIS_FROM_NAME", "BIS"),
-        unsubscribe_url=value("BIS_UNSUBSCRIBE_URL"),
-        postal_address=value("BIS_POSTAL_ADDRESS"),
-        app_url=value("BIS_APP_URL"),
+        from_email=settings.from_email or DEMO_IDENTITY["BIS_FROM_EMAIL"],
+        from_name=settings.from_name,
+        unsubscribe_url=settings.unsubscribe_url or DEMO_IDENTITY["BIS_UNSUBSCRIBE_URL"],
+        postal_address=settings.postal_address or DEMO_IDENTITY["BIS_POSTAL_ADDRESS"],
+        app_url=settings.app_url or DEMO_IDENTITY["BIS_APP_URL"],
     )
 
 
-def sender_kind(settings: Settings) -> str:
-    kind = os.environ.get("BIS_EMAIL_SENDER", "").strip()
-    if not kind:
-        kind = "outbox" if settings.env == "dev" else "sendgrid"
-    if kind not in ("outbox", "sendgrid"):
-        raise ValueError(f"BIS_EMAIL_SENDER={kind!r} is not one of outbox, sendgrid")
-    return kind
-
-
-def build_sender(settings: Settings, *, api_key: str | None = None) -> EmailSender:
-    """The EmailSender for this environment (docs/architecture.md §3); outside dev it refuses
-    to start without the sender settings, naming every missing one (values are never shown)."""
+def build_sender(settings: Settings) -> EmailSender:
+    """The EmailSender for this environment (docs/architecture.md §3), the one place the
+    sender is chosen (`settings.sender_kind`); outside dev it refuses to start without the
+    sender settings, naming every missing one (values are never shown)."""
     from pipelines.lib.ops.environment import check_sender_environment
 
-    environ = dict(os.environ)
-    if api_key:
-        environ["SENDGRID_API_KEY"] = api_key
-    check_sender_environment(settings.env, environ)
-    identity = sender_identity()
+    check_sender_environment(settings)
+    identity = sender_identity(settings)
     renderer = TemplateRenderer(TEMPLATES_DIR, identity)
-    if sender_kind(settings) == "outbox":
+    if settings.sender_kind == "outbox":
         return OutboxSender(settings.outbox_dir, renderer, identity, clock=wall_clock)
-    key = api_key or os.environ.get("SENDGRID_API_KEY", "").strip()
-    if not key:
+    if settings.sendgrid_api_key is None:
         raise ValueError("the sendgrid sender needs SENDGRID_API_KEY")
-    sandbox_default = "true" if settings.env == "staging" else "false"
-    sandbox = os.environ.get("SENDGRID_SANDBOX", sandbox_default).strip().lower() == "true"
     return SendGridSender(
-        api_key=key,
-        host=os.environ.get("SENDGRID_HOST", "https://api.sendgrid.com"),
+        api_key=settings.sendgrid_api_key.get_secret_value(),
+        host=settings.sendgrid_host,
         renderer=renderer,
         identity=identity,
-        sandbox=sandbox,
+        sandbox=settings.use_sandbox,
     )

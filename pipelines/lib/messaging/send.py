@@ -7,6 +7,11 @@ resolved to `sent`, `failed` or `unknown`. A process that dies in between leaves
 rows; the next run marks them `unknown` (they may have gone out) and never resends them:
 webhook events reconcile them later by send_id. A refusal of the provider account (revoked
 key) stops the run and puts the rows it claimed back to `planned`.
+
+On PostgreSQL several send workers may run at once: each claim locks the rows it takes
+(`for update skip locked`), so a row another worker is claiming is skipped, never waited
+for or taken twice; a worker's `sending` rows count as orphaned only once its session (and
+the advisory lock it holds for its run) is gone (docs/architecture.md §16).
 """
 
 from __future__ import annotations
@@ -14,8 +19,6 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
-
-import duckdb
 
 from pipelines.lib.clock import wall_clock
 from pipelines.lib.email import (
@@ -26,6 +29,7 @@ from pipelines.lib.email import (
     SendOutcome,
 )
 from pipelines.lib.messaging.gate import GateRow, SendGate, SendStopped
+from pipelines.lib.warehouse import Connection, is_postgres
 
 BATCH_SIZE = 1000  # SendGrid's limit of personalizations per request
 
@@ -66,8 +70,11 @@ from messaging.sends s
 left join marts.dim_users u using (user_id)
 left join marts.user_progress p using (user_id)
 where s.status = 'planned'
-order by s.template, s.sequence_id, s.step_id, s.rowid  -- storage order: see plan.py
+-- The plan stores rows in this order (see plan.py), so a batch touches contiguous rows.
+order by s.template, s.sequence_id, s.step_id, s.send_id
 """
+# Session advisory locks of running send workers (PostgreSQL): (this class, hash of run id).
+SEND_RUN_LOCK_CLASS = 4_242_002
 
 
 def _recipient(row: tuple) -> Recipient:
@@ -91,69 +98,130 @@ def _gate_row(row: tuple) -> GateRow:
     )
 
 
-def mark_orphans_unknown(con: duckdb.DuckDBPyConnection, run_id: str, now: datetime) -> int:
-    """`sending` rows of earlier runs: their process died mid-batch. Sends run one at a time
-    (the warehouse pool), so any such row is orphaned; it may have been delivered."""
+def mark_orphans_unknown(con: Connection, run_id: str, now: datetime) -> int:
+    """`sending` rows of earlier runs whose process died mid-batch; they may have been
+    delivered. On DuckDB sends run one at a time (the warehouse pool), so any such row is
+    orphaned; on PostgreSQL only those of runs whose worker no longer holds its lock."""
+    others = [
+        run
+        for (run,) in con.execute(
+            "select distinct coalesce(send_run_id, '') from messaging.sends"
+            " where status = 'sending' and coalesce(send_run_id, '') <> $run_id",
+            {"run_id": run_id},
+        ).fetchall()
+    ]
+    if is_postgres(con):
+        others = [run for run in others if not _run_is_alive(con, run)]
+    if not others:
+        return 0
     rows = con.execute(
         """
         update messaging.sends
         set status = 'unknown', updated_at = $now,
             status_reason = 'send run ' || coalesce(send_run_id, '?') || ' ended before the'
                 || ' provider answered; not resent, reconciled from webhook events'
-        where status = 'sending' and coalesce(send_run_id, '') <> $run_id
+        where status = 'sending' and coalesce(send_run_id, '') in (select unnest($runs))
         returning send_id
         """,
-        {"now": now, "run_id": run_id},
+        {"now": now, "runs": others},
     ).fetchall()
     return len(rows)
 
 
+def hold_run_lock(con: Connection, run_id: str) -> None:
+    """PostgreSQL: hold this run's advisory lock for the session, the sign that it is alive."""
+    if is_postgres(con):
+        con.execute(
+            "select pg_advisory_lock($class, hashtext($run_id))",
+            {"class": SEND_RUN_LOCK_CLASS, "run_id": run_id},
+        )
+
+
+def _run_is_alive(con: Connection, run_id: str) -> bool:
+    (free,) = con.execute(
+        "select pg_try_advisory_lock($class, hashtext($run_id))",
+        {"class": SEND_RUN_LOCK_CLASS, "run_id": run_id},
+    ).fetchone()
+    if free:
+        con.execute(
+            "select pg_advisory_unlock($class, hashtext($run_id))",
+            {"class": SEND_RUN_LOCK_CLASS, "run_id": run_id},
+        )
+    return not free
+
+
+def _lock_planned(con: Connection, send_ids: list[str]) -> set[str]:
+    """Inside the claim's transaction: the rows of `send_ids` still `planned` that this
+    process now holds. On PostgreSQL they are locked and rows another worker is claiming are
+    skipped, so the updates that follow touch only rows this transaction owns (no waits, no
+    deadlocks); on DuckDB the run holds the only writing connection."""
+    lock = "for update skip locked" if is_postgres(con) else ""
+    rows = con.execute(
+        f"""
+        select send_id from messaging.sends
+        where status = 'planned' and send_id in (select unnest(cast($ids as varchar[])))
+        {lock}
+        """,
+        {"ids": send_ids},
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
 def _claim(
-    con: duckdb.DuckDBPyConnection, send_ids: list[str], refused: dict[str, str], run_id: str
+    con: Connection, batch_rows: list[tuple], gate: SendGate, run_id: str
 ) -> tuple[set[str], Counter]:
-    """In one transaction: cancel the rows the gate refused or whose address or user was
-    suppressed since the plan, and claim the rest as `sending`. Returns the claimed ids and
-    the cancellations by reason. Only `planned` rows are touched, so a row another process
-    re-decided meanwhile is left alone."""
-    # The ids as list parameters: DuckDB filters the ledger with them instead of joining a
-    # registered table against every row of it (several times faster on a large ledger).
+    """In one transaction: take the batch's rows still `planned`, cancel those the gate
+    refuses or whose address or user was suppressed since the plan, and claim the rest as
+    `sending`. Returns the claimed ids and the cancellations by reason. A row another process
+    re-decided or claimed meanwhile is left alone."""
     params = {"run_id": run_id, "now": wall_clock()}
     con.execute("begin")
     try:
-        cancelled = con.execute(
-            """
-            update messaging.sends s
-            set status = 'cancelled', status_reason = r.reason, send_run_id = $run_id,
-                updated_at = $now
-            from (select unnest($ids) as send_id, unnest($reasons) as reason) r
-            where s.send_id = r.send_id and s.status = 'planned'
-            returning s.status_reason
-            """,
-            {**params, "ids": list(refused), "reasons": list(refused.values())},
-        ).fetchall()
-        cancelled += con.execute(
-            """
-            update messaging.sends s
-            set status = 'cancelled', send_run_id = $run_id, updated_at = $now,
-                status_reason = 'suppressed since the plan: ' || (
-                    select any_value(x.reason) from messaging.suppressions x
-                    where lower(x.email) = lower(s.email) or x.user_id = s.user_id)
-            where s.status = 'planned' and s.send_id in (select unnest($ids))
-              and exists (select 1 from messaging.suppressions x
-                          where lower(x.email) = lower(s.email) or x.user_id = s.user_id)
-            returning s.status_reason
-            """,
-            {**params, "ids": send_ids},
-        ).fetchall()
-        claimed = con.execute(
-            """
-            update messaging.sends set status = 'sending', send_run_id = $run_id,
-                   updated_at = $now
-            where status = 'planned' and send_id in (select unnest($ids))
-            returning send_id
-            """,
-            {**params, "ids": send_ids},
-        ).fetchall()
+        mine = _lock_planned(con, [row[0] for row in batch_rows])
+        # SendStopped (flags unreadable) rolls back below: nothing is claimed or cancelled.
+        refused = gate.refusals(con, [_gate_row(row) for row in batch_rows if row[0] in mine])
+        cancelled: list[tuple] = []
+        if refused:
+            cancelled += con.execute(
+                """
+                update messaging.sends s
+                set status = 'cancelled', status_reason = r.reason, send_run_id = $run_id,
+                    updated_at = $now
+                from (select unnest(cast($ids as varchar[])) as send_id,
+                             unnest(cast($reasons as varchar[])) as reason) r
+                where s.send_id = r.send_id and s.status = 'planned'
+                returning s.status_reason
+                """,
+                {**params, "ids": list(refused), "reasons": list(refused.values())},
+            ).fetchall()
+        rest = sorted(mine - refused.keys())
+        claimed: list[tuple] = []
+        if rest:
+            cancelled += con.execute(
+                """
+                update messaging.sends s
+                set status = 'cancelled', send_run_id = $run_id, updated_at = $now,
+                    status_reason = 'suppressed since the plan: ' || (
+                        select any_value(x.reason) from messaging.suppressions x
+                        where lower(x.email) = lower(s.email) or x.user_id = s.user_id)
+                where s.status = 'planned'
+                  and s.send_id in (select unnest(cast($ids as varchar[])))
+                  and exists (select 1 from messaging.suppressions x
+                              where lower(x.email) = lower(s.email) or x.user_id = s.user_id)
+                returning s.status_reason
+                """,
+                {**params, "ids": rest},
+            ).fetchall()
+            claimed = con.execute(
+                """
+                update messaging.sends set status = 'sending', send_run_id = $run_id,
+                       updated_at = $now
+                where status = 'planned'
+                  and send_id in (select unnest(cast($ids as varchar[])))
+                returning send_id
+                """,
+                {**params, "ids": rest},
+            ).fetchall()
         con.execute("commit")
     except Exception:
         con.execute("rollback")
@@ -161,9 +229,7 @@ def _claim(
     return {row[0] for row in claimed}, Counter(reason for (reason,) in cancelled)
 
 
-def _resolve(
-    con: duckdb.DuckDBPyConnection, outcomes: list[SendOutcome], provider: str, clock: datetime
-) -> None:
+def _resolve(con: Connection, outcomes: list[SendOutcome], provider: str, clock: datetime) -> None:
     if not outcomes:
         return
     con.execute(
@@ -179,9 +245,11 @@ def _resolve(
                 else 'provider outcome unknown: ' || coalesce(o.error, '?') end,
             updated_at = $now
         from (
-            select unnest($send_ids) as send_id, unnest($statuses) as status,
-                   unnest($message_ids) as provider_message_id, unnest($errors) as error,
-                   unnest($attempts) as attempts
+            select unnest(cast($send_ids as varchar[])) as send_id,
+                   unnest(cast($statuses as varchar[])) as status,
+                   unnest(cast($message_ids as varchar[])) as provider_message_id,
+                   unnest(cast($errors as varchar[])) as error,
+                   unnest(cast($attempts as integer[])) as attempts
         ) o
         where s.send_id = o.send_id and s.status = 'sending'
         """,
@@ -198,7 +266,7 @@ def _resolve(
     )
 
 
-def _release(con: duckdb.DuckDBPyConnection, send_ids: list[str], run_id: str, why: str) -> int:
+def _release(con: Connection, send_ids: list[str], run_id: str, why: str) -> int:
     """Claimed rows the provider certainly did not accept go back to `planned`."""
     return len(
         con.execute(
@@ -207,7 +275,7 @@ def _release(con: duckdb.DuckDBPyConnection, send_ids: list[str], run_id: str, w
             set status = 'planned', send_run_id = null, updated_at = $now,
                 status_reason = 'not sent: ' || $why
             where status = 'sending' and send_run_id = $run_id
-              and send_id in (select unnest($ids))
+              and send_id in (select unnest(cast($ids as varchar[])))
             returning send_id
             """,
             {"ids": send_ids, "run_id": run_id, "now": wall_clock(), "why": why[:300]},
@@ -223,7 +291,7 @@ def _record(report: SendReport, outcomes: list[SendOutcome]) -> None:
 
 
 def send_planned(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     *,
     sender: EmailSender,
     run_id: str,
@@ -238,6 +306,7 @@ def send_planned(
     refuses the account or the flags cannot be read: the untried rows stay `planned`.
     """
     report = SendReport(run_id=run_id, provider=sender.provider)
+    hold_run_lock(con, run_id)
     report.orphans_marked_unknown = mark_orphans_unknown(con, run_id, wall_clock())
     rows = con.execute(PLANNED_ROWS_SQL).fetchall()
     if len(rows) > max_sends_per_run:
@@ -257,7 +326,7 @@ def send_planned(
 
 
 def _send_batch(
-    con: duckdb.DuckDBPyConnection,
+    con: Connection,
     batch_rows: list[tuple],
     report: SendReport,
     *,
@@ -267,10 +336,9 @@ def _send_batch(
 ) -> None:
     """Gate, claim and send one batch of rows that share a template, sequence and step."""
     try:
-        refused = gate.refusals(con, [_gate_row(row) for row in batch_rows])
+        claimed, cancelled = _claim(con, batch_rows, gate, report.run_id)
     except SendStopped as exc:
         raise SendHalted(str(exc), report) from None
-    claimed, cancelled = _claim(con, [row[0] for row in batch_rows], refused, report.run_id)
     report.cancelled.update(cancelled)
     chunk = [_recipient(row) for row in batch_rows if row[0] in claimed]
     if not chunk:

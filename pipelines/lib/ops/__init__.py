@@ -8,7 +8,6 @@ from pipelines.lib.ops.environment import (
     redact,
     required_settings,
     scrub_secrets,
-    sender_kind_for,
 )
 from pipelines.lib.ops.flags_cli import flags_list, flags_set
 from pipelines.lib.ops.status import status_report
@@ -23,6 +22,5 @@ __all__ = [
     "redact",
     "required_settings",
     "scrub_secrets",
-    "sender_kind_for",
     "status_report",
 ]

@@ -1,16 +1,16 @@
-"""Which environment variables the sender needs per BIS_ENV, and keeping secrets out of output.
+"""Which sender settings each BIS_ENV needs, and keeping secrets out of output.
 
 Staging and prod send through SendGrid (staging in sandbox mode), so both need the API key and
 a real sender identity; the demo defaults in `messaging.runtime` are for dev only. Dev needs
 nothing while its sender is the outbox, and the same four variables if it opts into SendGrid.
+The values come from `Settings` (pipelines/lib/settings.py), the one reader of the environment.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
-from pipelines.lib.settings import ENVIRONMENTS
+from pipelines.lib.settings import Settings, is_secret
 
 SENDER_SETTINGS = (
     "SENDGRID_API_KEY",
@@ -18,56 +18,32 @@ SENDER_SETTINGS = (
     "BIS_UNSUBSCRIBE_URL",
     "BIS_POSTAL_ADDRESS",
 )
-SENDERS = ("outbox", "sendgrid")
-_SECRET_MARKERS = ("KEY", "SECRET", "TOKEN", "PASSWORD")
 REDACTED = "<redacted>"
 # Shorter "secrets" would scrub ordinary words out of unrelated lines.
 _MIN_SCRUB_LENGTH = 4
 
 
-def _check_env(env: str) -> None:
-    if env not in ENVIRONMENTS:
-        raise ValueError(f"BIS_ENV={env!r} is not one of {', '.join(ENVIRONMENTS)}")
-
-
-def sender_kind_for(env: str, environ: Mapping[str, str] = os.environ) -> str:
-    """`BIS_EMAIL_SENDER`, or its default: outbox in dev, sendgrid in staging and prod."""
-    _check_env(env)
-    kind = environ.get("BIS_EMAIL_SENDER", "").strip()
-    if not kind:
-        return "outbox" if env == "dev" else "sendgrid"
-    if kind not in SENDERS:
-        raise ValueError(f"BIS_EMAIL_SENDER={kind!r} is not one of {', '.join(SENDERS)}")
-    return kind
-
-
-def required_settings(env: str, environ: Mapping[str, str] = os.environ) -> list[str]:
-    """Variables that must be set for the sender of `env` (in `SENDER_SETTINGS` order)."""
-    if env == "dev" and sender_kind_for(env, environ) == "outbox":
+def required_settings(settings: Settings) -> list[str]:
+    """Variables that must be set for the sender of `settings` (in `SENDER_SETTINGS` order)."""
+    if settings.env == "dev" and settings.sender_kind == "outbox":
         return []
-    _check_env(env)
     return list(SENDER_SETTINGS)
 
 
-def missing_settings(env: str, environ: Mapping[str, str] = os.environ) -> list[str]:
+def missing_settings(settings: Settings) -> list[str]:
     """Required variables that are unset or blank."""
-    return [name for name in required_settings(env, environ) if not environ.get(name, "").strip()]
+    present = settings.sender_variables()
+    return [name for name in required_settings(settings) if name not in present]
 
 
-def check_sender_environment(env: str, environ: Mapping[str, str] = os.environ) -> None:
+def check_sender_environment(settings: Settings) -> None:
     """Raise one ValueError naming every missing variable; the message holds no values."""
-    missing = missing_settings(env, environ)
+    missing = missing_settings(settings)
     if missing:
-        kind = sender_kind_for(env, environ)
         raise ValueError(
-            f"BIS_ENV={env}: the {kind} sender needs {', '.join(missing)} "
-            f"(not set; see .env.example). Nothing was sent."
+            f"BIS_ENV={settings.env}: the {settings.sender_kind} sender needs "
+            f"{', '.join(missing)} (not set; see .env.example). Nothing was sent."
         )
-
-
-def is_secret(name: str) -> bool:
-    upper = name.upper()
-    return any(marker in upper for marker in _SECRET_MARKERS)
 
 
 def redact(name: str, value: str | None) -> str:
@@ -77,23 +53,19 @@ def redact(name: str, value: str | None) -> str:
     return REDACTED if is_secret(name) else value
 
 
-def scrub_secrets(lines: Iterable[str], environ: Mapping[str, str] = os.environ) -> list[str]:
-    """`lines` with the value of every secret variable in `environ` replaced by `<redacted>`.
+def scrub_secrets(lines: Iterable[str], secrets: Iterable[str]) -> list[str]:
+    """`lines` with every one of `secrets` replaced by `<redacted>`.
 
     A last line of defence for text we do not control (exception messages, driver errors).
     """
-    secrets = sorted(
-        {
-            value.strip()
-            for name, value in environ.items()
-            if is_secret(name) and len(value.strip()) >= _MIN_SCRUB_LENGTH
-        },
+    ordered = sorted(
+        {value.strip() for value in secrets if len(value.strip()) >= _MIN_SCRUB_LENGTH},
         key=len,
         reverse=True,
     )
     result = []
     for line in lines:
-        for secret in secrets:
+        for secret in ordered:
             line = line.replace(secret, REDACTED)
         result.append(line)
     return result

@@ -9,11 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import duckdb
-
+from pipelines.lib.engine.url import WarehouseUrl
 from pipelines.lib.flags import KILL_SWITCH, EnvSetting, Flag, FlagError, evaluate_many, load_flags
 from pipelines.lib.settings import ENVIRONMENTS
-from pipelines.lib.warehouse import WarehouseLockedError, connect
+from pipelines.lib.warehouse import WarehouseError, WarehouseLockedError, connect
 
 NOT_BUILT = "warehouse not built yet"
 _LOCK_WAIT_SECONDS = 5.0
@@ -31,22 +30,23 @@ class Users:
         return sum(1 for decision in decisions if decision.enabled)
 
 
-def load_users(warehouse_path: Path | None) -> tuple[Users | None, str]:
-    """(users, "") or (None, why reach cannot be computed)."""
-    if warehouse_path is None or not Path(warehouse_path).exists():
+def load_users(warehouse: Path | WarehouseUrl | None) -> tuple[Users | None, str]:
+    """(users, "") or (None, why reach cannot be computed). `warehouse`: the DuckDB file
+    readers open (the published copy) or the server warehouse."""
+    if warehouse is None or (isinstance(warehouse, Path) and not warehouse.exists()):
         return None, NOT_BUILT
     try:
-        con = connect(Path(warehouse_path), read_only=True, max_wait_seconds=_LOCK_WAIT_SECONDS)
+        con = connect(warehouse, read_only=True, max_wait_seconds=_LOCK_WAIT_SECONDS)
     except WarehouseLockedError:
         return None, "warehouse locked by a run; try again when it finishes"
-    except duckdb.Error as exc:
+    except WarehouseError as exc:
         return None, f"warehouse unreadable ({exc})"
     try:
         rows = con.execute(
             "select cast(user_id as varchar), coalesce(is_admin, false)"
             " from marts.dim_users order by user_id"
         ).fetchall()
-    except duckdb.CatalogException:
+    except WarehouseError:
         return None, f"{NOT_BUILT} (no marts.dim_users)"
     finally:
         con.close()
@@ -71,7 +71,7 @@ def _table(rows: list[list[str]]) -> list[str]:
 
 
 def flags_list(
-    path: Path, env_filter: str | None = None, warehouse_path: Path | None = None
+    path: Path, env_filter: str | None = None, warehouse: Path | WarehouseUrl | None = None
 ) -> list[str]:
     """A table of every flag: its state per environment (with reach when the warehouse exists)
     and its description. Raises FlagError when the file is invalid or `env_filter` unknown."""
@@ -79,7 +79,7 @@ def flags_list(
         raise FlagError(f"unknown environment {env_filter!r} (known: {', '.join(ENVIRONMENTS)})")
     flags = load_flags(path)
     envs = [env_filter] if env_filter else list(ENVIRONMENTS)
-    users, why = load_users(warehouse_path)
+    users, why = load_users(warehouse)
     rows = [["FLAG", *(env.upper() for env in envs), "DESCRIPTION"]]
     for key, flag in flags.flags.items():
         cells = []
@@ -106,7 +106,7 @@ def flags_set(
     percent: int | None,
     env: str,
     force: bool = False,
-    warehouse_path: Path | None = None,
+    warehouse: Path | WarehouseUrl | None = None,
 ) -> tuple[int, list[str]]:
     """Change one flag in one environment. Exit 0 with before/after and reach, or exit 2 with
     one `error:` line (unknown key or environment, bad state or percent, refused narrowing)."""
@@ -121,7 +121,7 @@ def flags_set(
     else:
         lines = [f"{key} [{env}]: {before.describe()} -> {after.describe()} (wrote {path})"]
     flags = load_flags(path)
-    users, why = load_users(warehouse_path)
+    users, why = load_users(warehouse)
     if users is None:
         lines.append(f"reach: {why}")
     else:

@@ -9,8 +9,6 @@ Secret values are never printed: every line passes through `scrub_secrets` at th
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -23,7 +21,6 @@ from pipelines.lib.ops.environment import (
     missing_settings,
     redact,
     scrub_secrets,
-    sender_kind_for,
 )
 from pipelines.lib.ops.status_lines import Report
 from pipelines.lib.ops.status_runtime import (
@@ -34,7 +31,13 @@ from pipelines.lib.ops.status_runtime import (
 )
 from pipelines.lib.ops.status_templates import check_templates
 from pipelines.lib.sequences import Sequence, SequenceError, check_sequences
-from pipelines.lib.settings import FLAGS_FILE, SEQUENCES_DIR, TEMPLATES_DIR, Settings
+from pipelines.lib.settings import (
+    FLAGS_FILE,
+    SEQUENCES_DIR,
+    TEMPLATES_DIR,
+    Settings,
+    secret_values,
+)
 
 
 @dataclass(frozen=True)
@@ -51,23 +54,24 @@ def status_report(
     settings: Settings,
     *,
     dagster_home: Path | None,
-    environ: Mapping[str, str] | None = None,
     paths: StatusPaths | None = None,
     now: datetime | None = None,
 ) -> tuple[int, list[str]]:
     """(exit code, lines): 1 when any line is FAIL (sending is blocked), else 0."""
-    environ = os.environ if environ is None else environ
     paths = paths or StatusPaths()
     now = now or wall_clock()
     report = Report()
-    identity = _check_config(report, settings, environ)
+    identity = _check_config(report, settings)
     flags = _check_flags(report, settings, paths.flags)
     sequences = _check_sequences(report, paths, flags)
-    con, why = open_warehouse_read_only(settings.warehouse_path)
+    from pipelines.lib.published import reader_target
+
+    published = reader_target(settings)  # DuckDB: as the last run left it; never waits
+    con, why = open_warehouse_read_only(published)
     try:
         if sequences:
             check_templates(report, sequences, paths.templates, identity, con, why)
-        check_warehouse(report, settings.warehouse_path, con, why)
+        check_warehouse(report, published, con, why)
         if con is not None:
             check_ledger(report, con, now)
     finally:
@@ -79,59 +83,51 @@ def status_report(
     else:
         report.add("OK", f"ready to send in {settings.env}")
     lines = [f"{level:<4} {text}" for level, text in report.lines]
-    return (1 if report.failed else 0), scrub_secrets(lines, environ)
+    return (1 if report.failed else 0), scrub_secrets(lines, status_secrets(settings))
+
+
+def status_secrets(settings: Settings) -> list[str]:
+    """Everything to scrub from the report: the settings' secrets and any secret-named
+    variable of the environment (a key pasted where it does not belong)."""
+    return [*settings.secrets(), *secret_values()]
 
 
 # --- config ---------------------------------------------------------------------------------
 
 
-def _check_config(report: Report, settings: Settings, environ: Mapping[str, str]) -> SenderIdentity:
+def _check_config(report: Report, settings: Settings) -> SenderIdentity:
     """Sender settings; returns the identity templates are rendered with (demo if invalid)."""
-    from pipelines.lib.messaging.runtime import DEMO_IDENTITY
+    from pipelines.lib.messaging.runtime import sender_identity
 
-    try:
-        kind = sender_kind_for(settings.env, environ)
-        missing = missing_settings(settings.env, environ)
-    except ValueError as exc:
-        report.add("FAIL", f"config: {exc}")
-        kind, missing = "?", []
-    shown = ", ".join(f"{name}={redact(name, environ.get(name))}" for name in SENDER_SETTINGS)
+    kind = settings.sender_kind
+    missing = missing_settings(settings)
+    values = settings.sender_variables()
+    shown = ", ".join(f"{name}={redact(name, values.get(name))}" for name in SENDER_SETTINGS)
     if missing:
         report.add(
             "FAIL",
             f"config: BIS_ENV={settings.env} with the {kind} sender needs "
             f"{', '.join(missing)} (not set)",
         )
-    elif kind != "?":
-        report.add("OK", f"config: BIS_ENV={settings.env}, sender {kind}, data {settings.data_dir}")
+    else:
+        report.add(
+            "OK",
+            f"config: BIS_ENV={settings.env}, sender {kind}, data {settings.data_dir},"
+            f" warehouse {settings.warehouse.display()}",
+        )
     report.add("OK" if not missing else "FAIL", f"config: {shown}")
-    if settings.env != "dev" and not environ.get("SENDGRID_WEBHOOK_PUBLIC_KEY", "").strip():
+    if settings.env != "dev" and not settings.sendgrid_webhook_public_key:
         report.add(
             "WARN",
             "config: SENDGRID_WEBHOOK_PUBLIC_KEY not set: `bis webhook serve` will refuse to "
             "start, so bounces and unsubscribes are not recorded",
         )
-
-    def value(name: str) -> str:
-        return environ.get(name, "").strip() or DEMO_IDENTITY[name]
-
     try:
-        return SenderIdentity(
-            from_email=value("BIS_FROM_EMAIL"),
-            from_name=environ.get("BIS_FROM_NAME", "BIS"),
-            unsubscribe_url=value("BIS_UNSUBSCRIBE_URL"),
-            postal_address=value("BIS_POSTAL_ADDRESS"),
-            app_url=value("BIS_APP_URL"),
-        )
+        return sender_identity(settings)
     except ValueError as exc:
         report.add("FAIL", f"config: sender identity invalid: {exc}")
-        return SenderIdentity(
-            from_email=DEMO_IDENTITY["BIS_FROM_EMAIL"],
-            from_name="BIS",
-            unsubscribe_url=DEMO_IDENTITY["BIS_UNSUBSCRIBE_URL"],
-            postal_address=DEMO_IDENTITY["BIS_POSTAL_ADDRESS"],
-            app_url=DEMO_IDENTITY["BIS_APP_URL"],
-        )
+        # The demo identity: settings with no sender variables set.
+        return sender_identity(Settings(env=settings.env, data_dir=settings.data_dir))
 
 
 # --- flags and sequences --------------------------------------------------------------------

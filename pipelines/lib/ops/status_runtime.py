@@ -7,28 +7,35 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from pipelines.lib.engine.url import WarehouseUrl
 from pipelines.lib.ops.status_lines import Level, Report
-from pipelines.lib.warehouse import WarehouseLockedError, connect, migration_files
+from pipelines.lib.warehouse import (
+    Connection,
+    WarehouseError,
+    WarehouseLockedError,
+    connect,
+    migration_files,
+)
 
 STALE_SENDING = timedelta(minutes=15)
 FAILURE_WINDOW = timedelta(hours=24)
 
 
-def open_warehouse_read_only(path: Path) -> tuple[duckdb.DuckDBPyConnection | None, str]:
-    if not path.exists():
+def open_warehouse_read_only(
+    target: Path | WarehouseUrl,
+) -> tuple[Connection | None, str]:
+    if isinstance(target, Path) and not target.exists():
         return None, "warehouse not built yet"
     try:
-        return connect(path, read_only=True, max_wait_seconds=5.0), ""
+        return connect(target, read_only=True, max_wait_seconds=5.0), ""
     except WarehouseLockedError:
         return None, "warehouse locked by a running job"
-    except duckdb.Error as exc:
+    except WarehouseError as exc:
         return None, f"warehouse unreadable: {exc}"
 
 
 def check_warehouse(
-    report: Report, path: Path, con: duckdb.DuckDBPyConnection | None, why: str
+    report: Report, path: Path | WarehouseUrl, con: Connection | None, why: str
 ) -> None:
     if con is None:
         locked = "locked" in why
@@ -42,7 +49,7 @@ def check_warehouse(
         applied = dict(
             con.execute("select version, name from messaging.schema_migrations").fetchall()
         )
-    except duckdb.Error:
+    except WarehouseError:
         report.add("WARN", "warehouse: no messaging.schema_migrations; the next run creates it")
         applied = {}
     expected = {version: name for version, name, _ in migration_files()}
@@ -59,17 +66,17 @@ def check_warehouse(
     try:
         users = con.execute("select count(*) from marts.dim_users").fetchone()
         report.add("OK", f"marts: dim_users has {users[0] if users else 0:,} users")
-    except duckdb.Error:
+    except WarehouseError:
         report.add("WARN", "marts: marts.dim_users not built yet; run `bis run`")
 
 
-def check_ledger(report: Report, con: duckdb.DuckDBPyConnection, now: datetime) -> None:
+def check_ledger(report: Report, con: Connection, now: datetime) -> None:
     def rows(sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
         return con.execute(sql, params or {}).fetchall()
 
     try:
         counts = rows("select status, count(*) from messaging.sends group by 1 order by 2 desc")
-    except duckdb.Error:
+    except WarehouseError:
         report.add("WARN", "ledger: messaging.sends does not exist yet")
         return
     shown = ", ".join(f"{status} {count:,}" for status, count in counts) or "empty"

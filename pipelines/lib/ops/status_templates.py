@@ -6,11 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from pipelines.lib.email import Recipient, SenderIdentity, TemplateRenderer
 from pipelines.lib.ops.status_lines import Report
 from pipelines.lib.sequences import Sequence, condition_sql
+from pipelines.lib.warehouse import Connection, WarehouseError
 
 SYNTHETIC_CONTEXT: dict[str, Any] = {
     "first_name": "Sam",
@@ -42,9 +41,7 @@ def _audience_sql(sequence: Sequence) -> str:
     )
 
 
-def _sample_recipient(
-    con: duckdb.DuckDBPyConnection | None, sequence: Sequence
-) -> tuple[Recipient, bool]:
+def _sample_recipient(con: Connection | None, sequence: Sequence) -> tuple[Recipient, bool]:
     """(recipient, True) for a real user of the audience, else (synthetic user, False)."""
     row = None
     if con is not None:
@@ -56,7 +53,7 @@ def _sample_recipient(
                 con.execute(PLAN_USERS_SQL)
             row = con.execute(_SAMPLE_SQL.format(audience=_audience_sql(sequence)), params)
             row = row.fetchone()
-        except duckdb.Error:
+        except WarehouseError:
             row = None
     if row is None:
         return Recipient(
@@ -81,7 +78,7 @@ def check_templates(
     sequences: list[Sequence],
     templates: Path,
     identity: SenderIdentity,
-    con: duckdb.DuckDBPyConnection | None,
+    con: Connection | None,
     why: str,
 ) -> None:
     renderer = TemplateRenderer(templates, identity)

@@ -169,7 +169,7 @@ def rejected_by_reason(con: duckdb.DuckDBPyConnection) -> Rows:
         return []
     return fetch(
         con,
-        f"select error_code, count(*) as rejected from ({' union all '.join(tables)})"
+        f"select error_code, count(*) as rejected from ({' union all '.join(tables)}) rejected"
         " group by error_code order by rejected desc, error_code",
     )
 

@@ -31,6 +31,7 @@ from pipelines.lib.settings import Settings
 from pipelines.lib.simulation import record
 from pipelines.lib.simulation.events import SimulatedEvent, signup_events, simulated_user_id
 from pipelines.lib.simulation.responses import ResponseModel, received_send_ids, user_rng
+from pipelines.lib.steps import build_run_context
 from pipelines.lib.warehouse import open_warehouse
 
 BANNER = "SIMULATION: synthetic users and responses, not real results"
@@ -160,7 +161,7 @@ def run_simulation(
         f" seed {config.seed}, days from {start:%Y-%m-%d}"
     )
     run_id = f"sim-{uuid.uuid4().hex[:12]}"
-    with open_warehouse(settings.warehouse_path) as con:
+    with open_warehouse(settings.warehouse) as con:
         record.create_tables(con)
         record.record_run(
             con,
@@ -197,7 +198,7 @@ def run_simulation(
         result,
         settling=True,
     )
-    with open_warehouse(settings.warehouse_path) as con:
+    with open_warehouse(settings.warehouse) as con:
         record.finish_run(con, run_id, final_clock)
         result.truth = record.ground_truth(con)
         result.experiment = _experiment_row(con, config.sequence_id)
@@ -222,16 +223,12 @@ def _run_day(
     builds everything with dbt's tests and writes the dashboard.
     """
     events, hooks = landing.flush(day, clock)
-    report = pipeline.RunReport(as_of=clock)
-    pipeline.ingest_stage(settings, clock, report)
-    pipeline.email_events_stage(settings, clock, report)
-    pipeline.dbt_stage(settings, clock, report, () if settling else _DAILY_DBT_ARGS)
-    if not report.failed:
-        pipeline.plan_stage(settings, clock, report, inputs)
-        pipeline.send_stage(settings, clock, report)
+    stages = pipeline.simulation_stages(
+        inputs, () if settling else _DAILY_DBT_ARGS, dashboard=settling
+    )
+    report = pipeline.run_stages(build_run_context(settings, clock), stages)
     result.failed = report.failed
-    if settling and not report.failed:
-        pipeline.dashboard_stage(settings, clock, report)
+    if "dashboard" in report.results:
         result.dashboard = settings.reports_dir / "dashboard.html"
     if settling:
         result.lines.append(
@@ -250,7 +247,7 @@ def _run_day(
 
 
 def _respond(settings: Settings, model: ResponseModel, landing: _Landing, clock: datetime) -> str:
-    with open_warehouse(settings.warehouse_path) as con:
+    with open_warehouse(settings.warehouse) as con:
         responses = model.respond(con, received_send_ids(settings.outbox_dir), clock)
         record.record_outcomes(con, model.sequence_id, responses.outcomes)
     landing.events += responses.events

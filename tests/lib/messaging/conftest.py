@@ -12,6 +12,7 @@ import pytest
 from pipelines.lib.flags import load_flags
 from pipelines.lib.sequences import load_sequences
 from pipelines.lib.settings import FLAGS_FILE
+from tests.conftest import ENGINES
 
 T = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)  # 15:00 UTC: daytime in Europe and the Americas
 
@@ -144,3 +145,9 @@ def flags():
 @pytest.fixture
 def test_sequences(sequences_dir: Path):
     return load_sequences(sequences_dir)
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    """The planner, the ledger and the send loop run on both engines (docs/architecture.md §16)."""
+    return request.param

@@ -164,6 +164,7 @@ def test_bis_send_far_ahead_in_prod_is_refused_unless_allowed(
     with open_warehouse(path) as con:
         con.execute(MARTS_DDL)
     monkeypatch.setenv("BIS_ENV", "prod")
+    monkeypatch.setenv("BIS_WAREHOUSE_URL", f"duckdb://{path}")
     assert main(["send", "--as-of", "2099-01-01T00:00:00Z"]) == 1
     [line] = capsys.readouterr().err.splitlines()
     assert "ahead of this machine's clock" in line and "--allow-future-clock" in line

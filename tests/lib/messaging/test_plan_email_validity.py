@@ -39,9 +39,12 @@ SENDABLE = {"ascii", "plus_tag", "punycode_domain"}
 
 
 def test_every_address_gets_the_same_verdict_at_plan_and_at_send_time(
-    ledger, test_sequences, flags, sequences_dir: Path, tmp_path: Path
+    ledger, test_sequences, flags, sequences_dir: Path, tmp_path: Path, engine: str
 ) -> None:
-    for index, address in enumerate(ADDRESSES.values()):
+    addresses = dict(ADDRESSES)
+    if engine == "postgres":
+        del addresses["nul"]  # PostgreSQL text cannot hold U+0000: it never reaches the marts
+    for index, address in enumerate(addresses.values()):
         add_user(ledger, f"u{index:02d}", steps=1, segment="stalled", email=address)
     plan_messages(ledger, sequences=test_sequences, flags=flags, env="dev", as_of=T, plan_id="p1")
     rows = ledger.execute(
@@ -49,9 +52,9 @@ def test_every_address_gets_the_same_verdict_at_plan_and_at_send_time(
         " from messaging.sends order by user_id"
     ).fetchall()
     by_email = {row[2]: row for row in rows}
-    assert set(by_email) == set(ADDRESSES.values())  # every user decided, none lost
+    assert set(by_email) == set(addresses.values())  # every user decided, none lost
 
-    for key, address in ADDRESSES.items():
+    for key, address in addresses.items():
         _, _, _, status, reason, *_ = by_email[address]
         sendable = email_address_problem(address) is None
         assert sendable == (key in SENDABLE), key

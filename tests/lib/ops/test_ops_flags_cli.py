@@ -99,7 +99,7 @@ def test_lowering_a_live_rollout_needs_force(flags_path: Path, warehouse_path: P
 
 def test_list_shows_states_reach_and_descriptions(flags_path: Path, warehouse_path: Path) -> None:
     flags_set(flags_path, KEY, "rollout", 50, "prod", False, None)
-    lines = flags_list(flags_path, warehouse_path=warehouse_path)
+    lines = flags_list(flags_path, warehouse=warehouse_path)
     assert lines[0].split()[:4] == ["FLAG", "DEV", "STAGING", "PROD"]
     row = next(line for line in lines if line.startswith(KEY))
     assert "on (200)" in row and "admins (3)" in row

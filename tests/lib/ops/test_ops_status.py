@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.cli import main
 from pipelines.lib.ops.status import StatusPaths, status_report
-from pipelines.lib.settings import SEQUENCES_DIR, Settings
+from pipelines.lib.published import publish_warehouse
+from pipelines.lib.settings import SEQUENCES_DIR, Settings, load_settings
 from pipelines.lib.warehouse import open_warehouse
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
@@ -57,14 +59,19 @@ def _build_warehouse(data_dir: Path) -> Path:
     return path
 
 
-def _settings(tmp_path: Path, env: str) -> Settings:
+def _settings(tmp_path: Path, env: str, environ: dict[str, str] | None = None) -> Settings:
     data_dir = tmp_path / "data"
     data_dir.mkdir(exist_ok=True)
-    return Settings(env=env, data_dir=data_dir)
+    variables = {"BIS_ENV": env, "BIS_DATA_DIR": str(data_dir), **(environ or {})}
+    if env != "dev":
+        variables["BIS_WAREHOUSE_URL"] = f"duckdb://{data_dir / 'warehouse.duckdb'}"
+    return load_settings(variables)
 
 
-def _report(settings: Settings, environ: dict[str, str], **kwargs) -> tuple[int, list[str]]:
-    return status_report(settings, dagster_home=None, environ=environ, now=NOW, **kwargs)
+def _report(settings: Settings, **kwargs) -> tuple[int, list[str]]:
+    if settings.warehouse_path.exists():  # status reads the copy a run publishes
+        publish_warehouse(settings)
+    return status_report(settings, dagster_home=None, now=NOW, **kwargs)
 
 
 def _levels(lines: list[str]) -> set[str]:
@@ -73,7 +80,7 @@ def _levels(lines: list[str]) -> set[str]:
 
 def test_prod_missing_api_key_blocks_and_names_it(tmp_path: Path) -> None:
     environ = {k: v for k, v in PROD_ENV.items() if k != "SENDGRID_API_KEY"}
-    code, lines = _report(_settings(tmp_path, "prod"), environ)
+    code, lines = _report(_settings(tmp_path, "prod", environ))
     assert code == 1
     failing = [line for line in lines if line.startswith("FAIL")]
     assert any("SENDGRID_API_KEY" in line and "not set" in line for line in failing)
@@ -81,28 +88,33 @@ def test_prod_missing_api_key_blocks_and_names_it(tmp_path: Path) -> None:
 
 
 def test_prod_complete_config_never_prints_the_key(tmp_path: Path) -> None:
-    settings = _settings(tmp_path, "prod")
+    settings = _settings(tmp_path, "prod", PROD_ENV)
     _build_warehouse(settings.data_dir)
-    code, lines = _report(settings, PROD_ENV)
+    code, lines = _report(settings)
     assert not any(SECRET in line for line in lines)
     assert any("SENDGRID_API_KEY=<redacted>" in line for line in lines)
     assert "FAIL" not in _levels(lines)
     assert code == 0
 
 
-def test_secret_in_an_error_message_is_scrubbed(tmp_path: Path) -> None:
+def test_secret_in_a_bad_variable_is_scrubbed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # A broken BIS_EMAIL_SENDER is echoed in its error; pretend someone pasted the key there.
-    environ = {**PROD_ENV, "BIS_EMAIL_SENDER": SECRET}
-    code, lines = _report(_settings(tmp_path, "prod"), environ)
-    assert code == 1
-    assert not any(SECRET in line for line in lines)
-    assert any("BIS_EMAIL_SENDER" in line and line.startswith("FAIL") for line in lines)
+    for name, value in {**PROD_ENV, "BIS_ENV": "prod", "BIS_EMAIL_SENDER": SECRET}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("BIS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("BIS_WAREHOUSE_URL", f"duckdb://{tmp_path / 'warehouse.duckdb'}")
+    assert main(["status"]) == 1
+    out = capsys.readouterr().out
+    assert SECRET not in out
+    assert out.startswith("FAIL config: BIS_EMAIL_SENDER=")
 
 
 def test_dev_with_built_warehouse_is_ready(tmp_path: Path) -> None:
     settings = _settings(tmp_path, "dev")
     _build_warehouse(settings.data_dir)
-    code, lines = _report(settings, {})
+    code, lines = _report(settings)
     assert code == 0, "\n".join(lines)
     assert _levels(lines) <= {"OK", "WARN"}
     assert any(line.startswith("OK   migrations: current") for line in lines)
@@ -115,7 +127,7 @@ def test_dev_with_built_warehouse_is_ready(tmp_path: Path) -> None:
 
 
 def test_dev_without_warehouse_warns_but_is_not_blocked(tmp_path: Path) -> None:
-    code, lines = _report(_settings(tmp_path, "dev"), {})
+    code, lines = _report(_settings(tmp_path, "dev"))
     assert code == 0
     assert any(line.startswith("WARN warehouse: warehouse not built yet") for line in lines)
     assert any(line.startswith("OK   templates:") and "synthetic" in line for line in lines)
@@ -143,7 +155,7 @@ def test_ledger_health_reports_stale_and_failures(tmp_path: Path) -> None:
                 """,
                 [send_id, updated, status, error, updated, updated, updated],
             )
-    code, lines = _report(settings, {})
+    code, lines = _report(settings)
     assert code == 0
     assert any(line.startswith("OK   ledger: failed 3") for line in lines)
     assert any(line.startswith("WARN ledger: 1 `sending` rows") for line in lines)
@@ -158,7 +170,7 @@ def test_broken_template_blocks_sending(tmp_path: Path) -> None:
     broken = sequences / "templates" / "lapsed" / "win_back.txt.j2"
     broken.write_text("{{ user.steps_completed / 0 }}\n", encoding="utf-8")
     paths = StatusPaths(sequences=sequences, templates=sequences / "templates")
-    code, lines = _report(_settings(tmp_path, "dev"), {}, paths=paths)
+    code, lines = _report(_settings(tmp_path, "dev"), paths=paths)
     assert code == 1
     assert any(line.startswith("FAIL") and "lapsed/win_back" in line for line in lines)
 
@@ -168,7 +180,7 @@ def test_newer_warehouse_than_code_blocks(tmp_path: Path) -> None:
     path = _build_warehouse(settings.data_dir)
     with open_warehouse(path) as con:
         con.execute("insert into messaging.schema_migrations (version, name) values (999, 'x')")
-    code, lines = _report(settings, {})
+    code, lines = _report(settings)
     assert code == 1
     assert any(line.startswith("FAIL migrations:") and "999" in line for line in lines)
 
@@ -178,6 +190,6 @@ def test_dagster_home_without_instance(tmp_path: Path, make_home: bool) -> None:
     home = tmp_path / "dagster_home"
     if make_home:
         home.mkdir()
-    code, lines = status_report(_settings(tmp_path, "dev"), dagster_home=home, environ={}, now=NOW)
+    code, lines = status_report(_settings(tmp_path, "dev"), dagster_home=home, now=NOW)
     assert code == 0
     assert any(line.startswith("WARN runs: no Dagster instance") for line in lines)

@@ -21,8 +21,8 @@ from pipelines.lib.email_events import apply_email_events, load_email_events
 from pipelines.lib.email_events import load as load_module
 from pipelines.lib.email_events.validate import EmailEvent, parse_event
 from pipelines.lib.ingest.checks import unbalanced_files
-from pipelines.lib.pipeline import RunReport, email_events_stage
 from pipelines.lib.settings import load_settings
+from pipelines.lib.steps import build_run_context, email_events_step, warehouse_opener
 from pipelines.lib.warehouse import apply_migrations
 from pipelines.lib.webhook import EVENTS_PATH, create_app
 from tests.lib.webhook.webhook_helpers import SIGNER, call
@@ -147,7 +147,7 @@ GOOD_SUPPRESSIONS = {
 
 @pytest.mark.parametrize(("poison", "code"), POISON.values(), ids=POISON.keys())
 def test_one_poison_event_is_rejected_and_kept_and_the_rest_loads(
-    warehouse: duckdb.DuckDBPyConnection, data_dir: Path, poison: bytes, code: str
+    warehouse: duckdb.DuckDBPyConnection, data_dir: Path, poison: bytes, code: str, engine: str
 ) -> None:
     folder = data_dir / "landing" / "email_events"
     first, second, third = (line(e) for e in good_events())
@@ -162,6 +162,8 @@ def test_one_poison_event_is_rejected_and_kept_and_the_rest_loads(
     assert (source, number, error_code) == (str(path), 3, code)
     assert message and len(message) < 300
     kept = poison[:65536].decode("utf-8", errors="backslashreplace")[:65536]
+    if engine == "postgres":  # its text cannot hold U+0000: kept as the escape \x00
+        kept = kept.replace("\x00", "\\x00")
     assert raw == kept  # as received; bytes that are not UTF-8 as \xNN
     assert file_counts(warehouse) == [(4, 3, 1, 0)]
     assert unbalanced_files(warehouse) == []
@@ -376,8 +378,8 @@ def test_poison_delivered_through_the_receiver_never_stops_a_send_run(
         assert response.status == 200, response.body  # stored whole, not refused whole
 
     for _ in range(2):  # this run, and the next one
-        report = RunReport(as_of=datetime(2025, 11, 25, tzinfo=UTC))
-        email_events_stage(settings, report.as_of, report)
+        run = build_run_context(settings, datetime(2025, 11, 25, tzinfo=UTC))
+        email_events_step(run, warehouse_opener(settings))
 
     with duckdb.connect(str(settings.warehouse_path)) as con:
         assert con.execute("select count(*) from raw.email_events").fetchone()[0] == 15
