@@ -8,10 +8,12 @@ UI_PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 export BIS_DATA_DIR ?= $(CURDIR)/data
 
-.PHONY: help install manifest demo test check check-clock test-postgres test-browser lint ui docs bench clean
+.PHONY: help install manifest demo demo-postgres test check check-clock test-postgres test-browser lint ui docs bench clean
 
 help:
 	@echo "make demo   set up, generate sample data, run the whole pipeline"
+	@echo "           (on the server BIS_WAREHOUSE_URL=postgresql://user:pw@host:port/db names, if set)"
+	@echo "make demo-postgres  the demo on a throwaway local PostgreSQL server (installs it when missing)"
 	@echo "make test   set up, then lint and the full test suite (pytest + dbt build)"
 	@echo "make check  the fast tests only (no dbt build, no server): the edit-test loop"
 	@echo "make check-clock  the fast tests with the system clock 400 days ahead (datefudge)"
@@ -20,6 +22,7 @@ help:
 	@echo "make test-browser  the dashboard in headless Chromium (installs it when missing)"
 	@echo "make docs   dbt docs for the marts (dbt_project/target/index.html)"
 	@echo "make bench  the benchmark (BENCH_EVENTS=1000000; 10000000 also runs 1M and 3M)"
+	@echo "make bench ENGINE=postgres  the same, plus ingest, dbt, plan and send on a throwaway PostgreSQL server"
 	@echo "make clean  remove generated data and the local Dagster instance"
 
 # The venv is rebuilt only when the pins or the package metadata change.
@@ -35,9 +38,17 @@ install: $(STAMP) manifest
 manifest: $(STAMP)
 	@$(BIN)/python -m pipelines.lib.dbt_manifest
 
+# The warehouse is BIS_WAREHOUSE_URL when set (a PostgreSQL server), else DuckDB in ./data:
+# nothing here sets it, so `BIS_WAREHOUSE_URL=postgresql://... make demo` runs on that server.
 demo: $(STAMP)
 	$(BIN)/bis generate
 	$(BIN)/bis run
+
+# The same demo on a throwaway PostgreSQL server (Debian's package, installed when missing):
+# pg_throwaway.py starts it, runs `make demo` with BIS_WAREHOUSE_URL pointing at it, stops it.
+demo-postgres: $(STAMP)
+	$(BIN)/python tests/dbt/pg_throwaway.py install
+	$(BIN)/python tests/dbt/pg_throwaway.py run -- $(MAKE) --no-print-directory demo
 
 # PostgreSQL comes from Debian's package, installed here when missing, so that CI proves
 # every model on both engines (docs/architecture.md §10); BIS_REQUIRE_POSTGRES turns a skip into a failure.
@@ -98,10 +109,15 @@ docs: $(STAMP)
 	@echo "dbt docs: dbt_project/target/index.html (serve: cd dbt_project && ../$(BIN)/dbt docs serve --profiles-dir .)"
 
 # The benchmark (bench/run.py): a table on stdout, bench/results/latest.json (and 10m.json for
-# the large run). Its data lives in bench/.work/, never in ./data.
+# the large run). Its data lives in bench/.work/, never in ./data. ENGINE=postgres also runs
+# ingest, dbt, plan and send on a throwaway PostgreSQL server (installed when missing).
 BENCH_EVENTS ?= 1000000
+ENGINE ?= duckdb
 bench: $(STAMP)
-	$(BIN)/python bench/run.py --events $(BENCH_EVENTS)
+ifeq ($(ENGINE),postgres)
+	$(BIN)/python tests/dbt/pg_throwaway.py install
+endif
+	$(BIN)/python bench/run.py --events $(BENCH_EVENTS) --engine $(ENGINE)
 
 clean:
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs

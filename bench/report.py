@@ -97,7 +97,7 @@ def growth_exponent(points: list[tuple[float, float]]) -> float | None:
     return round(slope, 3)
 
 
-def _ratio(numerator: float | None, denominator: float | None) -> float | None:
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
     if numerator is None or not denominator:
         return None
     return round(numerator / denominator, 3)
@@ -113,28 +113,28 @@ def ratios(stages: dict[str, dict[str, Any]], overhead: dict[str, Any]) -> dict[
     pipeline = seconds["ingest_parquet"] + seconds["dbt_full"]
     dbt_fixed = _cold_dbt(overhead)
     return {
-        "dbt_full_vs_floor": _ratio(seconds["dbt_full"], seconds["floor_sql"]),
+        "dbt_full_vs_floor": ratio(seconds["dbt_full"], seconds["floor_sql"]),
         # dbt's own fixed cost (start-up, parse, ~165 nodes) taken out: the data-bound part.
-        "dbt_full_minus_fixed_vs_floor": _ratio(
+        "dbt_full_minus_fixed_vs_floor": ratio(
             seconds["dbt_full"] - dbt_fixed if dbt_fixed is not None else None,
             seconds["floor_sql"],
         ),
-        "incremental_vs_full": _ratio(seconds["dbt_incremental"], seconds["dbt_full"]),
+        "incremental_vs_full": ratio(seconds["dbt_incremental"], seconds["dbt_full"]),
         # Validated, deduplicated, accounted ingest against DuckDB's bare copy of the file.
-        "ingest_parquet_vs_floor": _ratio(
+        "ingest_parquet_vs_floor": ratio(
             seconds["ingest_parquet"], stages.get("ingest_floor", {}).get("parquet_seconds")
         ),
-        "ingest_jsonl_vs_floor": _ratio(
+        "ingest_jsonl_vs_floor": ratio(
             seconds["ingest_jsonl"], stages.get("ingest_floor", {}).get("jsonl_seconds")
         ),
         # From the same landing Parquet file to the segments: pandas vs ingest + dbt build.
-        "pandas_vs_pipeline": _ratio(seconds["pandas_baseline"], pipeline),
-        "pandas_vs_floor": _ratio(seconds["pandas_baseline"], seconds["floor_sql"]),
+        "pandas_vs_pipeline": ratio(seconds["pandas_baseline"], pipeline),
+        "pandas_vs_floor": ratio(seconds["pandas_baseline"], seconds["floor_sql"]),
     }
 
 
 def targets(
-    stages: dict[str, dict[str, Any]], ratio: dict[str, Any], overhead: dict[str, Any]
+    stages: dict[str, dict[str, Any]], run_ratios: dict[str, Any], overhead: dict[str, Any]
 ) -> dict[str, Any]:
     """The performance targets (defined at 10M events on 2 cores), checked on this run."""
     plan_send = stages["plan_send"]
@@ -163,10 +163,10 @@ def targets(
         "dbt_full_seconds_vs_3x_floor_plus_fixed": target(
             stages["dbt_full"]["seconds"], dbt_limit, False
         ),
-        "incremental_vs_full": target(ratio["incremental_vs_full"], 0.25, False),
+        "incremental_vs_full": target(run_ratios["incremental_vs_full"], 0.25, False),
         "plan_send_seconds_per_100k_messages": target(per_100k, 20, False),
         "pipeline_peak_rss_mb": target(peak, 4096, False),
-        "pandas_vs_pipeline": target(ratio["pandas_vs_pipeline"], 5, True),
+        "pandas_vs_pipeline": target(run_ratios["pandas_vs_pipeline"], 5, True),
     }
 
 
@@ -232,10 +232,42 @@ def _notes(name: str, stage: dict[str, Any]) -> str:
     return ""
 
 
+def postgres_table(size: dict[str, Any]) -> list[str]:
+    """A Markdown table of one size's stages on both engines (`--engine postgres`)."""
+    postgres = size["postgres"]
+    lines = [
+        f"PostgreSQL beside DuckDB, {size['events']:,} events (server memory: summed Pss of"
+        f" its processes, sampled; database {_number(postgres['database_mb'], 0)} MB)",
+        "",
+        "| stage | DuckDB s | PostgreSQL s | postgres/duckdb | PostgreSQL events/s"
+        " | stage peak RSS MB | server peak MB |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, ratio_value in postgres["vs_duckdb"].items():
+        if "." in name:  # plan_send's parts: seconds inside the stage
+            stage, part = name.split(".")
+            seconds = [size["stages"][stage][part], size["stages"][f"{stage}_postgres"][part]]
+            lines.append(
+                f"| {stage}: {part.removesuffix('_seconds')} | {_number(seconds[0], 2)}"
+                f" | {_number(seconds[1], 2)} | {_number(ratio_value, 2)} | | | |"
+            )
+            continue
+        duckdb_stage, stage = size["stages"][name], size["stages"][f"{name}_postgres"]
+        lines.append(
+            f"| {name} | {_number(duckdb_stage['seconds'], 2)} | {_number(stage['seconds'], 2)}"
+            f" | {_number(ratio_value, 2)} | {_number(stage['events_per_s'])}"
+            f" | {_number(stage['peak_rss_mb'], 0)}"
+            f" | {_number(stage['server_peak_pss_mb'], 0)} |"
+        )
+    return lines
+
+
 def summary_lines(report: dict[str, Any]) -> list[str]:
     lines = []
     for size in report["sizes"]:
         lines += [*stage_table(size), ""]
+        if "postgres" in size:
+            lines += [*postgres_table(size), ""]
     overhead = report["fixed_overhead"]
     lines.append(
         "fixed overhead (tiny data): dbt build {}s, {}s with a full parse; Dagster materialize"

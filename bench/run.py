@@ -3,6 +3,7 @@
     .venv/bin/python bench/run.py --events 1000000            # one size
     .venv/bin/python bench/run.py --sizes 1000000,3000000,10000000
     .venv/bin/python bench/run.py --events 20000 --check      # smoke run (tests/bench)
+    .venv/bin/python bench/run.py --engine postgres           # also on PostgreSQL
 
 Per size: generate → ingest JSONL → ingest Parquet → dbt build → the floor SQL → the pandas
 baseline → message_plan + send (batched, then one request per message) → one more day of
@@ -11,6 +12,11 @@ its seconds are timed inside it, its peak RSS comes from os.wait4, i.e. the larg
 set of any process in its tree (dbt runs in a child process of the stage). Results go to
 bench/results/latest.json and a table is printed; `--check` also verifies that the floor
 equals the marts and pandas equals marts.user_segments, and exits 1 when they differ.
+
+`--engine postgres` runs ingest, dbt (full and incremental), plan and send again on a
+throwaway PostgreSQL server (bench/postgres.py), on the same files and clocks, right after
+the DuckDB stages of each size: stages `<stage>_postgres`, with the server's own peak memory
+and the ratios postgres/duckdb in the results' "postgres" section.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -31,6 +38,14 @@ if str(ROOT) not in sys.path:  # run as a script: make `bench` and `pipelines` i
     sys.path.insert(0, str(ROOT))
 
 from bench import report  # noqa: E402
+from bench.postgres import (  # noqa: E402
+    POSTGRES_STAGES,
+    BenchServer,
+    MemorySampler,
+    bench_server,
+    postgres_checks,
+    postgres_summary,
+)
 from pipelines.lib.settings import subprocess_environ  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -53,7 +68,8 @@ SIZE_STAGES = (
     "dbt_incremental",
 )
 CHECK_STAGES = ("floor_check_incremental",)
-UNREPORTED = ("backdate", *CHECK_STAGES)
+UNREPORTED = ("backdate", "backdate_postgres", *CHECK_STAGES)
+ENGINES = ("duckdb", "postgres")
 
 
 class StageFailed(RuntimeError):
@@ -120,7 +136,12 @@ class SendGridServer:
         self.process.wait(timeout=30)
 
 
-def run_size(events: int, args: argparse.Namespace, server: SendGridServer) -> dict[str, Any]:
+def run_size(
+    events: int,
+    args: argparse.Namespace,
+    server: SendGridServer,
+    postgres: BenchServer | None = None,
+) -> dict[str, Any]:
     work = args.work_dir / f"events_{events}"
     shutil.rmtree(work, ignore_errors=True)
     config = {
@@ -137,6 +158,8 @@ def run_size(events: int, args: argparse.Namespace, server: SendGridServer) -> d
     for name in names:
         stages[name] = run_stage(name, config, work / "stages")
         _progress(f"{events:,} events", name, stages[name])
+    if postgres is not None:
+        stages.update(run_postgres_stages(events, config, work, postgres))
     generated = stages["generate"]
     size = {
         "events": generated["events"],
@@ -150,15 +173,46 @@ def run_size(events: int, args: argparse.Namespace, server: SendGridServer) -> d
         },
         "checks": _checks(stages) if args.check else None,
     }
+    if postgres is not None:
+        size["postgres"] = postgres_summary(size["stages"])
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return size
 
 
+def run_postgres_stages(
+    events: int, config: dict[str, Any], work: Path, postgres: BenchServer
+) -> dict[str, dict[str, Any]]:
+    """The PostgreSQL stages of one size, each with the server's peak memory meanwhile."""
+    database = f"bench_{events}"
+    config = {
+        **config,
+        "postgres_url": postgres.fresh_database(database),
+        "postgres_jsonl_url": postgres.fresh_database(f"{database}_jsonl"),
+    }
+    stages = {}
+    try:
+        for name in POSTGRES_STAGES:
+            with MemorySampler(postgres) as sampler:
+                result = run_stage(name, config, work / "stages")
+            result["server_peak_pss_mb"] = round(sampler.peak_mb, 1)
+            stages[name] = result
+            _progress(f"{events:,} events", name, result)
+            if name == "ingest_jsonl_postgres":  # only its speed matters, as on DuckDB
+                postgres.drop_database(f"{database}_jsonl")
+        stages["dbt_incremental_postgres"]["database_mb"] = round(postgres.database_mb(database), 1)
+    finally:
+        postgres.drop_database(f"{database}_jsonl")
+        postgres.drop_database(database)
+    return stages
+
+
 def _progress(label: str, name: str, result: dict[str, Any]) -> None:
+    server = result.get("server_peak_pss_mb")
     print(
         f"[bench] {label}: {name} {result['seconds']:.2f}s, peak RSS"
-        f" {result['peak_rss_mb']:.0f} MB",
+        f" {result['peak_rss_mb']:.0f} MB"
+        + (f", server peak {server:.0f} MB" if server is not None else ""),
         file=sys.stderr,
         flush=True,
     )
@@ -178,6 +232,8 @@ def _checks(stages: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
             "report": f"raw.events: JSONL loaded {loaded[0]}, Parquet loaded {loaded[1]}",
         }
     )
+    if "plan_send_postgres" in stages:
+        checks += postgres_checks(stages)
     return checks
 
 
@@ -210,7 +266,12 @@ def measure_overhead(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def assemble(sizes: list[dict[str, Any]], overhead: dict[str, Any], argv: list[str]) -> dict:
+def assemble(
+    sizes: list[dict[str, Any]],
+    overhead: dict[str, Any],
+    argv: list[str],
+    server_settings: dict[str, Any] | None = None,
+) -> dict:
     main = max(sizes, key=lambda size: size["events"])
     stages = main["stages"]
     ratios = report.ratios(stages, overhead)
@@ -223,7 +284,7 @@ def assemble(sizes: list[dict[str, Any]], overhead: dict[str, Any], argv: list[s
         if exponent is not None:
             growth[name] = exponent
     plan_send, one_by_one = stages["plan_send"], stages["send_one_by_one"]
-    return {
+    result = {
         "events": main["events"],
         "users": main["users"],
         "machine": report.machine(),
@@ -245,6 +306,9 @@ def assemble(sizes: list[dict[str, Any]], overhead: dict[str, Any], argv: list[s
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": " ".join(["bench/run.py", *argv]),
     }
+    if "postgres" in main:
+        result["postgres"] = {**main["postgres"], "server": server_settings}
+    return result
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -262,6 +326,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK)
     parser.add_argument("--keep", action="store_true", help="keep the generated data")
     parser.add_argument("--one-by-one-limit", type=int, default=2000)
+    parser.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="duckdb",
+        help="postgres: also run ingest, dbt, plan and send on a throwaway PostgreSQL server",
+    )
     args = parser.parse_args(argv)
     if args.sizes:
         args.size_list = sorted(int(s) for s in args.sizes.split(","))
@@ -276,9 +346,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     overhead = measure_overhead(args)
-    with SendGridServer() as server:
-        sizes = [run_size(events, args, server) for events in args.size_list]
-    result = assemble(sizes, overhead, argv)
+    postgres_server = bench_server() if args.engine == "postgres" else nullcontext()
+    with SendGridServer() as server, postgres_server as postgres:
+        sizes = [run_size(events, args, server, postgres) for events in args.size_list]
+        server_settings = postgres.settings() if postgres is not None else None
+    result = assemble(sizes, overhead, argv, server_settings)
     out = args.out or RESULTS / "latest.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
@@ -300,7 +372,11 @@ def verify(sizes: list[dict[str, Any]]) -> int:
         names = ", ".join(sorted({f"{c['stage']}:{c['table']}" for c in failed}))
         print(f"CHECK FAILED: rows differ in {names}", file=sys.stderr)
         return 1
-    print("check: floor == marts, pandas == marts.user_segments, JSONL == Parquet: all identical")
+    engines = " and PostgreSQL == DuckDB" if any("postgres" in size for size in sizes) else ""
+    print(
+        "check: floor == marts, pandas == marts.user_segments, JSONL == Parquet"
+        f"{engines}: all identical"
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.lib.clock import parse_timestamp
+from pipelines.lib.engine.url import parse_warehouse_url
 from pipelines.lib.settings import Settings
 
 Result = dict[str, Any]
@@ -27,6 +28,15 @@ class Config:
 
     def settings(self, name: str = "warehouse") -> Settings:
         return Settings(env="dev", data_dir=self.work / name)
+
+    def postgres_settings(self, url_key: str = "postgres_url") -> Settings:
+        """The size's database on the run's PostgreSQL server (`--engine postgres`); the data
+        dir holds only dbt's parse state."""
+        return Settings(
+            env="dev",
+            data_dir=self.work / "warehouse_postgres",
+            warehouse=parse_warehouse_url(self.raw[url_key]),
+        )
 
 
 def timed(work: Callable[[], Any]) -> tuple[float, Any]:

@@ -12,12 +12,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from bench import stages_compare, stages_load, stages_send
+from bench import stages_compare, stages_load, stages_postgres, stages_send
 from bench.stage_kit import Config, Result
 
 STAGES: dict[str, Callable[[Config], Result]] = {
     name.removeprefix("stage_"): function
-    for module in (stages_load, stages_compare, stages_send)
+    for module in (stages_load, stages_compare, stages_send, stages_postgres)
     for name, function in vars(module).items()
     if name.startswith("stage_")
 }

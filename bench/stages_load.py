@@ -73,17 +73,44 @@ class _TimedConnection:
         return {label: round(seconds, 3) for label, seconds in ranked}
 
 
-def _ingest(cfg: Config, folder: str, warehouse: str) -> Result:
+def _timed_postgres(con: Any) -> _TimedConnection:
+    """The same profile on a PostgreSQL connection, timed in place: the ingest tells the
+    engines apart by the connection's class, so it must get the connection itself."""
+    timed = _TimedConnection(con)
+    for name in ("execute", "copy_file"):
+        method = getattr(con, name)
+
+        def timed_method(
+            sql: str, *args: Any, _method: Any = method, _name: str = name, **kwargs: Any
+        ) -> Any:
+            start = time.perf_counter()
+            try:
+                return _method(sql, *args, **kwargs)
+            finally:
+                # copy_file's first argument is the table: "copy ingest_incoming".
+                words = sql.split()[:6] if _name == "execute" else ["copy", sql]
+                label = " ".join(words)
+                timed.seconds[label] = timed.seconds.get(label, 0.0) + time.perf_counter() - start
+
+        setattr(con, name, timed_method)
+    return timed
+
+
+def ingest(cfg: Config, folder: str, settings: Settings) -> Result:
+    """Ingest the landing folder `folder` into the warehouse of `settings`, profiled."""
     from pipelines.lib.ingest import ingest_landing_folder
     from pipelines.lib.warehouse import open_warehouse
 
-    settings = cfg.settings(warehouse)
     profile: dict[str, float] = {}
 
     def work() -> Any:
         with open_warehouse(settings.warehouse) as con:
-            timed = _TimedConnection(con)
-            summary = ingest_landing_folder(timed, cfg.work / folder, reference_time=cfg.t1)
+            if settings.warehouse.is_postgres:
+                timed = _timed_postgres(con)
+                target = con
+            else:
+                timed = target = _TimedConnection(con)
+            summary = ingest_landing_folder(target, cfg.work / folder, reference_time=cfg.t1)
             profile.update(timed.top())
             return summary
 
@@ -101,14 +128,14 @@ def _ingest(cfg: Config, folder: str, warehouse: str) -> Result:
 
 
 def stage_ingest_jsonl(cfg: Config) -> Result:
-    result = _ingest(cfg, "landing_jsonl", "warehouse_jsonl")
+    result = ingest(cfg, "landing_jsonl", cfg.settings("warehouse_jsonl"))
     # Only its speed matters; the Parquet warehouse is the one the later stages use.
     shutil.rmtree(cfg.work / "warehouse_jsonl", ignore_errors=True)
     return result
 
 
 def stage_ingest_parquet(cfg: Config) -> Result:
-    return _ingest(cfg, "landing_parquet", "warehouse")
+    return ingest(cfg, "landing_parquet", cfg.settings())
 
 
 def stage_ingest_floor(cfg: Config) -> Result:
@@ -152,6 +179,10 @@ def stage_ingest_floor(cfg: Config) -> Result:
 
 
 def stage_backdate(cfg: Config) -> Result:
+    return backdate(cfg.settings())
+
+
+def backdate(settings: Settings) -> Result:
     """Untimed set-up: make the history look as if it was loaded over 60 days.
 
     The history is ingested minutes before the increment here, but in production it arrived
@@ -160,7 +191,7 @@ def stage_backdate(cfg: Config) -> Result:
     """
     from pipelines.lib.warehouse import open_warehouse
 
-    with open_warehouse(cfg.settings().warehouse) as con:
+    with open_warehouse(settings.warehouse) as con:
         con.execute("update raw.events set ingested_at = coalesce(received_at, occurred_at)")
     return {"seconds": 0.0}
 
@@ -176,7 +207,7 @@ def model_timings(output: str) -> dict[str, float]:
     return dict(sorted(found.items(), key=lambda item: -item[1]))
 
 
-def _dbt_build(settings: Settings, as_of: datetime, *extra: str) -> Result:
+def dbt_build(settings: Settings, as_of: datetime, *extra: str) -> Result:
     from pipelines.lib.dbt import run_dbt_build
 
     seconds, result = timed(lambda: run_dbt_build(settings, as_of, *extra))
@@ -186,10 +217,10 @@ def _dbt_build(settings: Settings, as_of: datetime, *extra: str) -> Result:
     return {"seconds": seconds, "nodes": result.counts, "models": model_timings(result.output)}
 
 
-def _warehouse_events(settings: Settings) -> int:
+def warehouse_events(settings: Settings) -> int:
     from pipelines.lib.warehouse import connect
 
-    con = connect(settings.warehouse_path, read_only=True)
+    con = connect(settings.warehouse, read_only=True)
     try:
         return con.execute("select count(*) from raw.events").fetchone()[0]
     finally:
@@ -197,18 +228,26 @@ def _warehouse_events(settings: Settings) -> int:
 
 
 def stage_dbt_full(cfg: Config) -> Result:
-    result = _dbt_build(cfg.settings(), cfg.t0)
-    result["events"] = _warehouse_events(cfg.settings())
+    return full_build(cfg, cfg.settings())
+
+
+def full_build(cfg: Config, settings: Settings) -> Result:
+    result = dbt_build(settings, cfg.t0)
+    result["events"] = warehouse_events(settings)
     return result
 
 
 def stage_dbt_incremental(cfg: Config) -> Result:
     """One more day arrives: ingest it, then `dbt build` at T0 + 1 day."""
-    ingest = _ingest(cfg, "landing_increment", "warehouse")
-    result = _dbt_build(cfg.settings(), cfg.t1)
-    result["events"] = _warehouse_events(cfg.settings())
-    result["new_events"] = ingest["events"]
-    result["ingest_seconds"] = ingest["seconds"]
+    return incremental(cfg, cfg.settings())
+
+
+def incremental(cfg: Config, settings: Settings) -> Result:
+    increment = ingest(cfg, "landing_increment", settings)
+    result = dbt_build(settings, cfg.t1)
+    result["events"] = warehouse_events(settings)
+    result["new_events"] = increment["events"]
+    result["ingest_seconds"] = increment["seconds"]
     return result
 
 
@@ -231,8 +270,8 @@ def stage_overhead_dbt(cfg: Config) -> Result:
     # The first build parses the whole project; a scheduled run finds the parse kept by the
     # run before it and re-parses only what changed (the clock is not a var): that one is the
     # fixed cost of every run.
-    cold = _dbt_build(settings, cfg.t0)["seconds"]
-    warm = _dbt_build(settings, cfg.t1)["seconds"]
+    cold = dbt_build(settings, cfg.t0)["seconds"]
+    warm = dbt_build(settings, cfg.t1)["seconds"]
     return {"seconds": warm, "cold_seconds": cold, "events": generated.events}
 
 

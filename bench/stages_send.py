@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from bench.stage_kit import Config, Result, timed
+from pipelines.lib.settings import Settings
 
 
 def _sender(cfg: Config, per_request: int) -> Any:
@@ -66,12 +67,16 @@ def _send(con: Any, sender: Any, run_id: str, clock: Any) -> tuple[float, Any]:
 
 def stage_plan_send(cfg: Config) -> Result:
     """message_plan at T0, then send every planned message in batches to the local server."""
+    return plan_send(cfg, cfg.settings())
+
+
+def plan_send(cfg: Config, settings: Settings) -> Result:
     from pipelines.lib.messaging.plan import plan_messages
     from pipelines.lib.messaging.runtime import load_plan_inputs, new_id
     from pipelines.lib.warehouse import open_warehouse
 
     inputs = load_plan_inputs()
-    with open_warehouse(cfg.settings().warehouse) as con:
+    with open_warehouse(settings.warehouse) as con:
         plan_seconds, plan = timed(
             lambda: plan_messages(
                 con,

@@ -241,7 +241,7 @@ def _user_metrics(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from pipelines.lib.simulation import SimulationConfig, run_simulation
+    from pipelines.lib.simulation import SimulationConfig, run_simulation, simulation_warehouse
 
     settings = load_settings()
     data_dir = Path(args.data_dir).resolve() if args.data_dir else settings.data_dir / "simulation"
@@ -254,9 +254,17 @@ def _simulate(args: argparse.Namespace) -> int:
         seed=args.seed,
         start=pipeline_clock(args.start) if args.start else None,
     )
-    result = run_simulation(data_dir, config, now=pipeline_clock(None, settings), reset=args.reset)
+    warehouse = simulation_warehouse(args.warehouse_url, settings)
+    result = run_simulation(
+        data_dir,
+        config,
+        now=pipeline_clock(None, settings),
+        reset=args.reset,
+        warehouse=warehouse,
+    )
     # Printed after the run, as `bis run` does: a fault of the machine says one line only.
-    print(f"bis simulate: {data_dir} (its own warehouse, landing folders and outbox)")
+    where = f"its warehouse {warehouse.display()}; " if warehouse else "its own warehouse, "
+    print(f"bis simulate: {data_dir} ({where}landing folders and outbox)")
     print("\n".join(result.lines))
     return 1 if result.failed else 0
 
@@ -378,6 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--start", help="clock of day 1, ISO 8601 (default: days ago)")
     simulate.add_argument("--data-dir", help="default: $BIS_DATA_DIR/simulation")
     simulate.add_argument("--reset", action="store_true", help="start an earlier simulation over")
+    simulate.add_argument(
+        "--warehouse-url",
+        help="a postgresql:// URL of an empty database (or an earlier simulation's, with"
+        " --reset) to simulate on; default: a DuckDB file in the simulation's folder",
+    )
     simulate.set_defaults(handler=_simulate)
 
     status = commands.add_parser("status", help="deployment readiness; exit 1 if blocked")

@@ -1,5 +1,6 @@
 """The hand-made dataset through the whole pipeline: Segment-spec JSON Lines in the landing
-folder → `bis run` (ingest → dbt build) → marts equal to the values computed by hand."""
+folder → `bis run` (ingest → dbt build) → marts equal to the values computed by hand, on both
+warehouse engines (docs/architecture.md §16)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ import json
 import re
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from pipelines.cli import main
+from pipelines.lib.warehouse import connect
+from tests.conftest import ENGINES
 from tests.dbt.conftest import AS_OF, handmade_events
 from tests.dbt.test_handmade_dataset import EXPECTED_USERS
 
@@ -36,9 +38,14 @@ def as_segment_record(row: dict) -> dict:
     return record
 
 
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
 @pytest.mark.slow
 def test_handmade_events_through_bis_run(
-    landing: Path, data_dir: Path, capsys: pytest.CaptureFixture[str]
+    landing: Path, warehouse_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     events = handmade_events()
     with (landing / "handmade.jsonl").open("w") as handle:
@@ -53,7 +60,7 @@ def test_handmade_events_through_bis_run(
     assert re.search(r"Onboarding conversion\s+70\.0%", output), output  # 7/10
     assert re.search(r"Onboarding completion\s+87\.5%", output), output  # 7/8
     assert re.search(r"Inactivity\s+21\.4%", output), output  # 3/14
-    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+    with connect(warehouse_url, read_only=True) as con:
         rows = con.execute(
             """
             select user_id, steps_completed, is_converted, is_inactive, lifecycle_stage,

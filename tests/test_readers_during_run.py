@@ -21,6 +21,7 @@ import pytest
 
 from pipelines.lib.published import open_reader
 from pipelines.lib.settings import load_settings
+from tests.conftest import ENGINES
 from tests.support.published_reader import read_state
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -29,9 +30,10 @@ DAY_2 = "2026-11-25T15:00:00Z"
 TIMEOUT = 600
 
 
-@pytest.fixture(params=["duckdb"])
+@pytest.fixture(params=ENGINES)
 def engine(request: pytest.FixtureRequest) -> str:
-    """The warehouse engine the readers and the run share (DuckDB only, for now)."""
+    """The warehouse engine the readers and the run share: on DuckDB readers open the
+    published copy, on PostgreSQL an ordinary connection to the server (MVCC)."""
     return request.param
 
 
@@ -115,8 +117,9 @@ def reader_files(tmp_path: Path) -> Iterator[dict[str, Path]]:
 
 @pytest.mark.slow
 def test_readers_and_a_run_never_block_each_other_nor_see_half_built_marts(
-    engine: str, data_dir: Path, reader_files: dict[str, Path]
+    warehouse_url: str, data_dir: Path, reader_files: dict[str, Path]
 ) -> None:
+    # `warehouse_url` sets BIS_WAREHOUSE_URL for this process and the commands it starts.
     generate = ("generate", "--users", "300", "--days", "30")
     first = finished(bis(data_dir, *generate, "--as-of", DAY_1))
     assert first.startswith("exit 0\n"), first

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.lib import shadow_marts
 from pipelines.lib.atomic_files import atomic_output
 from pipelines.lib.faults import fault_in_text, out_of_memory_in_text
 from pipelines.lib.runlock import run_lock
@@ -25,7 +26,7 @@ from pipelines.lib.settings import (
     subprocess_environ,
     temporary_environ,
 )
-from pipelines.lib.warehouse import connect, is_lock_text, locked_error
+from pipelines.lib.warehouse import connect, is_lock_text, locked_error, taking_turns
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # Unit tests check SQL logic on fixed inputs: CI runs them, production builds leave them out.
@@ -65,6 +66,8 @@ def dbt_env(settings: Settings, as_of: datetime | None = None) -> dict[str, str]
             BIS_PG_USER=url.user,
             BIS_PG_PASSWORD=url.password,
             BIS_PG_DATABASE=url.database,
+            # The marts are built in a shadow schema, swapped in after (shadow_marts.py).
+            BIS_DBT_MARTS_SCHEMA=shadow_marts.BUILD_SCHEMA,
         )
     else:
         env["BIS_DUCKDB_PATH"] = str(url.path)
@@ -186,10 +189,14 @@ def run_dbt_build(settings: Settings, as_of: datetime, *extra: str) -> DbtBuildR
     any other DuckDB session. A failure caused by the machine is raised as one clear error
     (WarehouseLockedError, or OSError such as ENOSPC) instead of dbt's traceback.
     """
-    with run_lock(settings.data_dir):
+    with run_lock(settings.data_dir), taking_turns(settings.warehouse, "dbt build"):
         if settings.warehouse.is_duckdb:
             wait_until_writable(settings.warehouse.path)
-        return _build(settings, as_of, *extra)
+        shadow_marts.prepare(settings.warehouse)
+        result = _build(settings, as_of, *extra)
+        if result.success:  # readers see every mart of this build at once, or none
+            shadow_marts.swap_in(settings.warehouse)
+        return result
 
 
 def _build(settings: Settings, as_of: datetime, *extra: str) -> DbtBuildResult:

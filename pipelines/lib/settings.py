@@ -28,6 +28,7 @@ SEQUENCES_DIR = PROJECT_ROOT / "sequences"
 TEMPLATES_DIR = SEQUENCES_DIR / "templates"
 FLAGS_FILE = PROJECT_ROOT / "flags" / "flags.yaml"
 DOTENV_FILE = ".env"
+DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"  # the Makefile's DAGSTER_HOME
 
 # DuckDB's own default takes 80% of the machine's memory; the pipeline promises a few GiB.
 # dbt's profiles read the same variable, so every process holding the warehouse stays bounded.
@@ -279,7 +280,8 @@ def load_settings(
         sendgrid_host=_parse(source, "SENDGRID_HOST", _url, DEFAULT_SENDGRID_HOST),
         sendgrid_sandbox=_parse(source, "SENDGRID_SANDBOX", _flag, None),
         sendgrid_webhook_public_key=public_key or None,
-        dagster_home=Path(home).resolve() if home else None,
+        # `make ui` keeps the instance in the project's .dagster_home: found without an export.
+        dagster_home=Path(home).resolve() if home else DEFAULT_DAGSTER_HOME,
     )
 
 

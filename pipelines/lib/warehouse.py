@@ -104,6 +104,24 @@ def serialize(con: Connection, what: str) -> None:
                     {"class": _STAGE_LOCK_CLASS, "what": what})  # fmt: skip
 
 
+@contextmanager
+def taking_turns(target: Target, what: str) -> Iterator[None]:
+    """Around work outside a transaction (a dbt build): on PostgreSQL, hold a session lock
+    named `what` on the server, so such work from any host runs one at a time. On DuckDB the
+    data dir's run lock already does (see runlock.py)."""
+    url = as_url(target)
+    if not url.is_postgres:
+        yield
+        return
+    con = PostgresConnection(url)
+    try:
+        params = {"class": _STAGE_LOCK_CLASS, "what": what}
+        con.execute("select pg_advisory_lock($class, hashtext($what))", params)
+        yield
+    finally:
+        con.close()  # ends the session, and with it the lock
+
+
 def as_url(target: Target) -> WarehouseUrl:
     """A DuckDB file path (the embedded default), a URL or its text, as a URL."""
     if isinstance(target, str):

@@ -1,7 +1,9 @@
 """The benchmark harness cannot rot: a tiny `bench/run.py --events 20000 --check` run.
 
 The run checks that the hand-written floor SQL gives the marts' rows and the pandas baseline
-gives marts.user_segments; the unit tests below prove that such a check can fail.
+gives marts.user_segments; the unit tests below prove that such a check can fail. The
+`--engine postgres` run also puts ingest, dbt, plan and send on a throwaway PostgreSQL server
+and checks that both engines load the same rows and plan the same messages.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import pytest
 from bench.compare import compare_relations
 from bench.report import growth_exponent
 from bench.run import verify
+from tests.dbt import pg_throwaway
+from tests.support.postgres import postgres_required
 
 ROOT = Path(__file__).resolve().parents[2]
 STAGES = (
@@ -30,8 +34,11 @@ STAGES = (
 )
 
 
-@pytest.mark.slow
-def test_smoke_run_writes_the_results_shape_and_verifies_floor_and_pandas(tmp_path: Path) -> None:
+POSTGRES_STAGES = ("ingest_jsonl", "ingest_parquet", "dbt_full", "plan_send", "dbt_incremental")
+
+
+def smoke_run(tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    """`bench/run.py --events 20000 --check` into tmp_path: the process and its results."""
     out = tmp_path / "latest.json"
     completed = subprocess.run(
         [
@@ -44,15 +51,21 @@ def test_smoke_run_writes_the_results_shape_and_verifies_floor_and_pandas(tmp_pa
             str(out),
             "--work-dir",
             str(tmp_path / "work"),
+            *extra,
         ],
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1800,
         check=False,
     )
     assert completed.returncode == 0, completed.stdout[-5000:] + completed.stderr[-5000:]
-    result = json.loads(out.read_text())
+    return completed, json.loads(out.read_text())
+
+
+@pytest.mark.slow
+def test_smoke_run_writes_the_results_shape_and_verifies_floor_and_pandas(tmp_path: Path) -> None:
+    completed, result = smoke_run(tmp_path)
 
     assert {"events", "users", "machine", "stages", "ratios", "send", "growth_exponent"} <= set(
         result
@@ -82,6 +95,35 @@ def test_smoke_run_writes_the_results_shape_and_verifies_floor_and_pandas(tmp_pa
     } <= verified
     assert all(c["ok"] for c in checks), [c["report"] for c in checks if not c["ok"]]
     assert "check: floor == marts" in completed.stdout
+    assert "postgres" not in result  # DuckDB alone unless asked
+
+
+@pytest.mark.slow
+def test_postgres_smoke_run_reports_the_postgres_stages_beside_duckdb(tmp_path: Path) -> None:
+    if pg_throwaway.find_bindir() is None:
+        reason = "PostgreSQL server binaries not found; `make test` installs them"
+        if postgres_required():
+            pytest.fail(f"BIS_REQUIRE_POSTGRES is set: {reason}", pytrace=False)
+        pytest.skip(reason)
+    completed, result = smoke_run(tmp_path, "--engine", "postgres")
+
+    for name in POSTGRES_STAGES:
+        duckdb_stage, stage = result["stages"][name], result["stages"][f"{name}_postgres"]
+        assert {"seconds", "events_per_s", "peak_rss_mb", "server_peak_pss_mb"} <= set(stage)
+        assert stage["seconds"] > 0 and stage["peak_rss_mb"] > 0, name
+        assert stage["server_peak_pss_mb"] > 0, name
+        assert stage.get("events") == duckdb_stage.get("events"), name
+    postgres = result["postgres"]
+    assert set(postgres["vs_duckdb"]) >= set(POSTGRES_STAGES)
+    assert all(value > 0 for value in postgres["vs_duckdb"].values())
+    assert postgres["server"]["server_version"] and postgres["database_mb"] > 0
+    assert result["stages"]["plan_send_postgres"]["messages"] > 0
+
+    checks = result["sizes"][0]["checks"]
+    compared = {c["stage"] for c in checks if c["ok"]}
+    assert {"ingest_parquet_postgres", "plan_send_postgres", "dbt_incremental_postgres"} <= compared
+    assert all(c["ok"] for c in checks), [c["report"] for c in checks if not c["ok"]]
+    assert "PostgreSQL beside DuckDB" in completed.stdout
 
 
 def test_compare_finds_a_changed_row_and_names_the_table() -> None:

@@ -12,10 +12,10 @@ import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import DbtWarehouse
 from scipy.stats import chisquare, norm
 
 from pipelines.lib.warehouse import open_warehouse
+from tests.dbt.conftest import DbtWarehouse
 
 ENROLLED_AT = datetime(2026, 11, 1, tzinfo=UTC)
 AS_OF = "2026-11-24T12:00:00+00:00"

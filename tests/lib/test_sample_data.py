@@ -106,6 +106,11 @@ def _classify_object(rec: dict, *, tabular: bool) -> str | None:
     ]
     if any(_CONTROL.search(value) for value in ids):
         return "invalid_identity"
+    texts = [rec.get(key) for key in ("messageId", "event", "name")]
+    if any("\x00" in value for value in texts if isinstance(value, str)) or any(
+        "\\u0000" in json.dumps(value) for value in objects.values()
+    ):
+        return "nul_character"
     if ids == ["", ""]:
         return "missing_identity"
     if rec["type"] == "track" and rec.get("event") in (None, ""):

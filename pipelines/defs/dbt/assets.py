@@ -16,12 +16,14 @@ from dagster_dbt import (
 
 from pipelines.defs.dbt.resources import dbt_project
 from pipelines.defs.resources import WAREHOUSE_POOL
+from pipelines.lib import shadow_marts
 from pipelines.lib.clock import as_of
 from pipelines.lib.dbt import SKIP_UNIT_TESTS, dbt_env, dbt_vars
 from pipelines.lib.kpis import LATEST_KPIS_SQL, kpi_markdown, kpis_from_row
 from pipelines.lib.published import publish_warehouse
 from pipelines.lib.runlock import run_lock
 from pipelines.lib.settings import Settings, load_settings, temporary_environ
+from pipelines.lib.warehouse import taking_turns
 
 RAW_EVENTS = dg.AssetKey("raw_events")
 EMAIL_EVENTS = dg.AssetKey("email_events")  # written by the messaging concern's asset
@@ -75,7 +77,8 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterat
     settings = load_settings()
     # The pool serialises Dagster runs; the run lock (which `bis run` holds throughout) keeps
     # a `bis run` from writing while dbt does. Held until dbt's connections are closed.
-    with run_lock(settings.data_dir, f"dagster run {context.run_id} (dbt_models)"):
+    holder = f"dagster run {context.run_id} (dbt_models)"
+    with run_lock(settings.data_dir, holder), taking_turns(settings.warehouse, "dbt build"):
         yield from _build(context, dbt, settings)
         publish_warehouse(settings, as_of=as_of(settings=settings))  # after a good build
 
@@ -86,6 +89,7 @@ def _build(
     # dagster-dbt starts dbt (and reads the profile) with this process's environment: the
     # data dir as an absolute path, and the clock as a variable (not a var), which keeps dbt's
     # partial parsing usable. Set for the start only.
+    shadow_marts.prepare(settings.warehouse)  # PostgreSQL: build the marts beside the live ones
     with temporary_environ(dbt_env(settings, as_of(settings=settings))):
         invocation = dbt.cli(
             ["build", "--vars", json.dumps(dbt_vars()), *SKIP_UNIT_TESTS], context=context
@@ -106,6 +110,7 @@ def _build(
             held.append(event)
         else:
             yield event
+    shadow_marts.swap_in(settings.warehouse)  # the stream raised if the build failed
     adapter = invocation.adapter
     try:
         if kpi_output is not None:

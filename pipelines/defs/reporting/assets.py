@@ -8,7 +8,7 @@ import dagster as dg
 from pipelines.defs.resources import WAREHOUSE_POOL, WarehouseResource
 from pipelines.lib.clock import as_of
 from pipelines.lib.kpis import kpi_markdown
-from pipelines.lib.published import open_reader, publish, published_path
+from pipelines.lib.published import needs_copy, open_reader, publish, published_path
 from pipelines.lib.reporting import build_dashboard
 from pipelines.lib.reporting.markdown import experiments_markdown
 from pipelines.lib.settings import load_settings
@@ -50,19 +50,22 @@ def user_progress_export() -> dg.MaterializeResult:
     "publishes the warehouse for readers ($BIS_DATA_DIR/published.duckdb).",
 )
 def dashboard(warehouse: WarehouseResource) -> dg.MaterializeResult:
-    settings = load_settings()
+    settings = warehouse.settings()  # the resource's warehouse: it decides whether to publish
     path = settings.reports_dir / "dashboard.html"
     clock = as_of(settings=settings)
     with warehouse.connect() as con:
         result = build_dashboard(con, env=settings.env, out_path=path, as_of=clock)
-        published = publish(con, published_path(settings), as_of=clock)
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(result.path)),
-            "url": dg.MetadataValue.url(result.path.as_uri()),
-            "headline_kpis": dg.MetadataValue.md(kpi_markdown(result.kpis or {})),
-            "experiments": dg.MetadataValue.md(experiments_markdown(result.experiments)),
-            "charts": result.charts,
-            "published_seconds": dg.MetadataValue.float(round(published.seconds, 3)),
-        }
-    )
+        # On a server warehouse readers query the server itself: there is no copy to write.
+        published = (
+            publish(con, published_path(settings), as_of=clock) if needs_copy(settings) else None
+        )
+    metadata = {
+        "path": dg.MetadataValue.path(str(result.path)),
+        "url": dg.MetadataValue.url(result.path.as_uri()),
+        "headline_kpis": dg.MetadataValue.md(kpi_markdown(result.kpis or {})),
+        "experiments": dg.MetadataValue.md(experiments_markdown(result.experiments)),
+        "charts": result.charts,
+    }
+    if published is not None:
+        metadata["published_seconds"] = dg.MetadataValue.float(round(published.seconds, 3))
+    return dg.MaterializeResult(metadata=metadata)

@@ -198,6 +198,10 @@ class PostgresConnection:
             return self._cursor.fetchone()
         return self._count
 
+    def fetchmany(self, size: int = 1) -> list[tuple]:
+        """The next `size` rows of the last result (an export streams them in batches)."""
+        return self._cursor.fetchmany(size) if self._cursor.description else []
+
     @property
     def description(self):
         return self._cursor.description

@@ -61,6 +61,7 @@ ROW_CODES = (
     "wrong_field_type",
     "non_finite_number",
     "invalid_identity",
+    "nul_character",
     "missing_identity",
     "missing_event_name",
     "missing_timestamp",
@@ -147,6 +148,16 @@ _MAYBE_NON_FINITE = "(contains(objects_lower, 'nan') or contains(objects_lower, 
 _OBJECT_FIELDS = (("f_properties", "properties"), ("f_traits", "traits"), ("f_context", "context"))
 
 
+# U+0000 in a loaded text value, or escaped in the JSON objects (`\u0000` not preceded by an
+# escaped backslash): PostgreSQL text cannot hold it, and `->>` on such JSON fails there, so
+# the record is rejected on both engines alike. (Identities are `invalid_identity` already.)
+_NUL_IN_TEXT = "contains(concat(message_id, event_text, name_text), chr(0))"
+_NUL_IN_OBJECTS = (
+    r"contains(objects_lower, '\u0000')"
+    r" and regexp_matches(objects_lower, '(^|[^\\])(\\\\)*\\u0000')"
+)
+
+
 def _control_in(column: str, plain: str) -> str:
     return f"case when {plain} then false else regexp_matches({column}, '{_CONTROL_CLASS}') end"
 
@@ -208,6 +219,14 @@ REJECTION_RULES: tuple[tuple[str, str, str], ...] = (
         f"case when {_control_in('user_id', 'user_id_plain')}"
         f" then {_control_message('user_id', 'userId')}"
         f" else {_control_message('anonymous_id', 'anonymousId')} end",
+    ),
+    (
+        "nul_character",
+        f"({_NUL_IN_TEXT}) or ({_NUL_IN_OBJECTS})",
+        "'record holds the character U+0000 (NUL) in '"
+        f" || case when {_NUL_IN_TEXT} then 'messageId, event or name'"
+        " else 'properties, traits or context' end"
+        " || ': text cannot hold it on every warehouse engine (PostgreSQL)'",
     ),
     (
         "missing_identity",

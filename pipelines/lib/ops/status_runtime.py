@@ -9,6 +9,7 @@ from typing import Any
 
 from pipelines.lib.engine.url import WarehouseUrl
 from pipelines.lib.ops.status_lines import Level, Report
+from pipelines.lib.settings import DEFAULT_DAGSTER_HOME
 from pipelines.lib.warehouse import (
     Connection,
     WarehouseError,
@@ -142,7 +143,10 @@ def check_dagster(report: Report, dagster_home: Path | None) -> None:
         return
     home = Path(dagster_home)
     if not (home / "dagster.yaml").exists() and not (home / "storage").is_dir():
-        report.add("WARN", f"runs: no Dagster instance in {home}")
+        if home == DEFAULT_DAGSTER_HOME:  # not configured, nothing started yet: nothing wrong
+            report.add("OK", f"runs: no Dagster instance yet ({home}; `make ui` creates it)")
+        else:
+            report.add("WARN", f"runs: no Dagster instance in {home}")
         return
     try:
         from dagster import DagsterInstance

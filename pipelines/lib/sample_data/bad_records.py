@@ -138,6 +138,10 @@ class BadRecordFactory:
         else:
             rec["context"] = {"library": vocab.BROWSER_LIBRARY, "screen": {"density": value}}
 
+    def _nul_property(self) -> dict[str, object]:
+        """A NUL in a property value: a C string's terminator copied by a buggy SDK."""
+        return {"plan": self.rng.choice(("pro\x00", "team\x00\x00", "\x00"))}
+
     def _control_id(self, user_id: str) -> str:
         return self.rng.choice(_CONTROL_IDS).format(uid=user_id)
 
@@ -190,6 +194,8 @@ class BadRecordFactory:
             self._non_finite(rec)
         elif code == "invalid_identity":
             rec["userId"] = self._control_id(user_id)
+        elif code == "nul_character":
+            rec["properties"] = self._nul_property()
         elif code == "missing_identity":
             variant = rng.randrange(4)
             if variant == 0:
@@ -282,6 +288,8 @@ class BadRecordFactory:
             props, ctx = dumps(rec["properties"]), dumps(rec["context"])
         elif code == "invalid_identity":
             uid = self._control_id(user_id)
+        elif code == "nul_character":
+            props = dumps(self._nul_property())
         elif code == "missing_identity":
             uid = rng.choice((None, "", "   "))
         elif code == "missing_event_name":

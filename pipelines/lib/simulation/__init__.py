@@ -5,6 +5,13 @@ from pipelines.lib.simulation.loop import (
     SimulationConfig,
     SimulationResult,
     run_simulation,
+    simulation_warehouse,
 )
 
-__all__ = ["BANNER", "SimulationConfig", "SimulationResult", "run_simulation"]
+__all__ = [
+    "BANNER",
+    "SimulationConfig",
+    "SimulationResult",
+    "run_simulation",
+    "simulation_warehouse",
+]

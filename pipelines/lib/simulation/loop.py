@@ -24,6 +24,7 @@ import duckdb
 
 from pipelines.lib import pipeline
 from pipelines.lib.atomic_files import atomic_write_text
+from pipelines.lib.engine.url import WarehouseUrl, parse_warehouse_url
 from pipelines.lib.messaging.report import decision_counts, status_counts
 from pipelines.lib.messaging.runtime import PlanInputs, load_plan_inputs
 from pipelines.lib.reporting.queries import fetch
@@ -141,17 +142,53 @@ def _signups(config: SimulationConfig, day: int, clock: datetime) -> list[Simula
     return events
 
 
+def simulation_warehouse(url_text: str | None, settings: Settings) -> WarehouseUrl | None:
+    """`bis simulate --warehouse-url`: a server database for the simulation (None: a DuckDB
+    file in its folder). Never the configured warehouse: synthetic users must not reach it."""
+    if not url_text:
+        return None
+    url = parse_warehouse_url(url_text)
+    if _place(url) == _place(settings.warehouse):
+        raise ValueError(
+            f"--warehouse-url {url.display()} is the configured warehouse (BIS_WAREHOUSE_URL);"
+            " the simulation needs a database of its own"
+        )
+    return url
+
+
+def _place(url: WarehouseUrl) -> tuple:
+    """Where a warehouse is, whoever logs in to it."""
+    return (url.engine, url.path, url.host, url.port, url.database)
+
+
 def run_simulation(
-    data_dir: Path, config: SimulationConfig, *, now: datetime, reset: bool = False
+    data_dir: Path,
+    config: SimulationConfig,
+    *,
+    now: datetime,
+    reset: bool = False,
+    warehouse: WarehouseUrl | None = None,
 ) -> SimulationResult:
-    """Run the closed loop in `data_dir` (a fresh or earlier simulation folder only)."""
+    """Run the closed loop in `data_dir` (a fresh or earlier simulation folder only), on its
+    own DuckDB file there, or on `warehouse`: a server database that is empty or holds an
+    earlier simulation (docs/architecture.md §13)."""
     inputs = load_plan_inputs()
     sequences = [s for s in inputs.sequences if s.id == config.sequence_id]
     if not sequences:
         known = ", ".join(sorted(s.id for s in inputs.sequences))
         raise ValueError(f"unknown sequence {config.sequence_id!r}; expected one of {known}")
+    if warehouse is not None:
+        if not warehouse.is_postgres:  # a DuckDB simulation keeps its file in its folder
+            raise ValueError(
+                f"--warehouse-url {warehouse.display()}: expected a postgresql:// URL"
+                " (on DuckDB the simulation's warehouse is a file in its folder)"
+            )
+        record.prepare_server_warehouse(warehouse, reset=reset, dry_run=True)
     record.prepare_data_dir(data_dir, reset=reset)
-    settings = Settings(env="dev", data_dir=data_dir)  # always dev: the outbox, never SendGrid
+    if warehouse is not None:
+        record.prepare_server_warehouse(warehouse, reset=reset)
+    # Always dev: the outbox, never SendGrid.
+    settings = Settings(env="dev", data_dir=data_dir, warehouse=warehouse)
     only_simulated = PlanInputs(sequences=sequences, flags=inputs.flags)
     start = config.start or default_start(now, config.days)
     result = SimulationResult(data_dir, config, lines=[BANNER])

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.lib.engine.url import WarehouseUrl
 from pipelines.lib.simulation.responses import Outcome
+from pipelines.lib.warehouse import connect
 
 MARKER_FILE = "SIMULATION"  # in the data dir: `bis simulate` only ever resets such a folder
 
@@ -119,3 +121,40 @@ def prepare_data_dir(data_dir: Path, *, reset: bool) -> None:
     marker.write_text(
         "This folder was written by `bis simulate`: synthetic users, not real results.\n"
     )
+
+
+def _server_tables(con) -> list[tuple[str, str, str]]:
+    """(schema, name, type) of every table and view in the database but the server's own."""
+    return con.execute(
+        "select table_schema, table_name, table_type from information_schema.tables"
+        " where table_schema <> 'information_schema' and left(table_schema, 3) <> 'pg_'"
+        " order by 1, 2"
+    ).fetchall()
+
+
+def prepare_server_warehouse(url: WarehouseUrl, *, reset: bool, dry_run: bool = False) -> None:
+    """A fresh database for the simulation on a server, by the folder's rule: an empty
+    database is taken; one holding an earlier simulation (`simulation.runs`) is emptied with
+    `reset`; one holding anything else (a real warehouse) is refused. `dry_run` only checks,
+    so that the folder and the database are both checked before either changes."""
+    with connect(url) as con:
+        tables = _server_tables(con)
+        if not tables:
+            return
+        if not any(table[:2] == ("simulation", "runs") for table in tables):
+            raise ValueError(
+                f"{url.display()} is not empty and is not a simulation warehouse (no"
+                " simulation.runs table); give --warehouse-url an empty database"
+            )
+        if not reset:
+            raise ValueError(
+                f"{url.display()} holds an earlier simulation; pass --reset to start it again"
+            )
+        if dry_run:
+            return
+        for schema in sorted({schema for schema, _, _ in tables} - {"public"}):
+            con.execute(f'drop schema if exists "{schema}" cascade')
+        for schema, name, kind in tables:
+            if schema == "public":  # the database's default schema stays, emptied
+                what = "view" if kind == "VIEW" else "table"
+                con.execute(f'drop {what} if exists public."{name}" cascade')

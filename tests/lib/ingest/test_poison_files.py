@@ -896,9 +896,16 @@ VALUE_CASES: dict[str, tuple[dict, str | None, str]] = {
         "invalid_identity",
         "anonymousId contains control character U+000A",
     ),
+    "NUL in a property": (
+        {"properties": {"plan": "pro\x00"}},
+        "nul_character",
+        "U+0000 (NUL) in properties, traits or context",
+    ),
+    "NUL in the event name": ({"event": "Sign\x00ed Up"}, "nul_character", "event or name"),
+    "a backslash before u0000 is text": ({"properties": {"path": "C:\\u0000"}}, None, ""),
 }
 # What CSV cannot carry in a row (a raw line break) or in a file at all (NUL).
-NOT_IN_CSV = {"anonymousId with a newline inside"}
+NOT_IN_CSV = {"anonymousId with a newline inside", "NUL in the event name"}
 
 
 def _value_record(index: int, changes: dict) -> dict:

@@ -51,6 +51,7 @@ ROW_CASES: dict[str, tuple[object, str]] = {
         "field properties contains NaN or Infinity",
     ),
     "invalid_identity": (variant(userId="u-1\x07"), "userId contains control character U+0007"),
+    "nul_character": (variant(properties={"plan": "pro\x00"}), "U+0000 (NUL) in properties"),
     "missing_identity": (variant(userId=..., anonymousId=""), "neither userId nor anonymousId"),
     "missing_event_name": (variant(event=None), "no event name"),
     "missing_timestamp": (variant(timestamp=...), "no timestamp"),

@@ -182,19 +182,21 @@ from pipelines.lib.messaging.send import send_planned
 from pipelines.lib.warehouse import open_warehouse
 from tests.lib.messaging.test_send import IDENTITY, T, dev_gate
 
-warehouse, host, key, templates = sys.argv[1:5]
+warehouse_url, host, key, templates = sys.argv[1:5]
 sender = SendGridSender(api_key=key, host=host, renderer=TemplateRenderer(Path(templates),
                         IDENTITY), identity=IDENTITY, sandbox=False, timeout=60)
-with open_warehouse(Path(warehouse)) as con:
+with open_warehouse(warehouse_url) as con:
     send_planned(con, sender=sender, run_id="killed-run", max_sends_per_run=10_000,
                  gate=dev_gate(), clock=T)
 """
 
 
 @pytest.mark.slow
-def test_sigkill_mid_batch_then_rerun_sends_no_duplicate(tmp_path: Path, sequences_dir) -> None:
-    path = tmp_path / "warehouse.duckdb"
-    with open_warehouse(path) as con:
+def test_sigkill_mid_batch_then_rerun_sends_no_duplicate(
+    tmp_path: Path, sequences_dir, warehouse_url: str
+) -> None:
+    # On PostgreSQL the server ends the killed child's session and its open transaction.
+    with open_warehouse(warehouse_url) as con:
         plant(con, 2500)
     script = tmp_path / "child.py"
     script.write_text(textwrap.dedent(CHILD))
@@ -204,7 +206,7 @@ def test_sigkill_mid_batch_then_rerun_sends_no_duplicate(tmp_path: Path, sequenc
             [
                 sys.executable,
                 str(script),
-                str(path),
+                warehouse_url,
                 server.url,
                 server.api_key,
                 str(sequences_dir / "templates"),
@@ -218,7 +220,7 @@ def test_sigkill_mid_batch_then_rerun_sends_no_duplicate(tmp_path: Path, sequenc
         assert len(server.requests) >= 2, "the child never reached its second batch"
         os.kill(child.pid, signal.SIGKILL)  # mid-batch: rows are `sending`, no answer yet
         child.wait(timeout=30)
-        with open_warehouse(path) as con:
+        with open_warehouse(warehouse_url) as con:
             assert counts(con).get("sending") == 1000
             report = send_planned(
                 con,

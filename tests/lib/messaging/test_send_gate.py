@@ -119,7 +119,7 @@ def assert_invariants(con) -> None:
 
 
 def test_rollback_drill_kill_switch_mid_send(
-    ledger, test_sequences, sequences_dir, flags_path, record_property
+    ledger, test_sequences, sequences_dir, flags_path, record_property, engine: str
 ) -> None:
     total = 5 * BATCH_SIZE + 300
     add_stalled_users(ledger, total)
@@ -167,6 +167,7 @@ def test_rollback_drill_kill_switch_mid_send(
     record_property(
         "rollback_drill",
         {
+            "engine": engine,
             "planned": total,
             "sent_before_or_in_flight": len(accepted),
             "cancelled": counts["cancelled"],

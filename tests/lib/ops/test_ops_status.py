@@ -12,7 +12,7 @@ import pytest
 from pipelines.cli import main
 from pipelines.lib.ops.status import StatusPaths, status_report
 from pipelines.lib.published import publish_warehouse
-from pipelines.lib.settings import SEQUENCES_DIR, Settings, load_settings
+from pipelines.lib.settings import DEFAULT_DAGSTER_HOME, SEQUENCES_DIR, Settings, load_settings
 from pipelines.lib.warehouse import open_warehouse
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
@@ -193,3 +193,16 @@ def test_dagster_home_without_instance(tmp_path: Path, make_home: bool) -> None:
     code, lines = status_report(_settings(tmp_path, "dev"), dagster_home=home, now=NOW)
     assert code == 0
     assert any(line.startswith("WARN runs: no Dagster instance") for line in lines)
+
+
+def test_status_finds_the_projects_dagster_instance_without_an_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make ui` keeps the instance in the project's .dagster_home; `bis status` run from a
+    shell without DAGSTER_HOME exported still finds it (and says nothing is wrong if absent)."""
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    settings = load_settings({"BIS_DATA_DIR": str(tmp_path)})
+    assert settings.dagster_home == DEFAULT_DAGSTER_HOME
+    _, lines = status_report(settings, dagster_home=settings.dagster_home, now=NOW)
+    runs = [line for line in lines if " runs: " in line]
+    assert runs and str(DEFAULT_DAGSTER_HOME) in runs[0] and not runs[0].startswith("FAIL")

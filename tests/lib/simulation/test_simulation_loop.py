@@ -2,7 +2,9 @@
 
 Two closed loops (one with a true lift, one A/A) run the real ingest, dbt, planner and outbox
 sender; these tests check that the experiment mart recovers what the simulation put in.
-The seeds are fixed, so the runs are reproducible.
+The seeds are fixed, so the runs are reproducible. Both loops run on each engine: on DuckDB
+the simulation's warehouse is a file in its folder, on PostgreSQL a fresh database given with
+`--warehouse-url` (docs/architecture.md §13).
 """
 
 from __future__ import annotations
@@ -11,13 +13,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pytest
 
 from pipelines.cli import main
+from pipelines.lib.engine.url import parse_warehouse_url
 from pipelines.lib.simulation import BANNER, SimulationConfig, SimulationResult, run_simulation
-from pipelines.lib.simulation.record import MARKER_FILE
+from pipelines.lib.simulation.record import (
+    MARKER_FILE,
+    create_tables,
+    prepare_server_warehouse,
+)
 from pipelines.lib.simulation.responses import received_send_ids
+from pipelines.lib.warehouse import Target, connect, open_warehouse
+from tests.conftest import ENGINES
 
 # The whole pipeline with dbt, in subprocesses: not in `make check`.
 pytestmark = pytest.mark.slow
@@ -26,26 +34,53 @@ START = datetime(2026, 10, 5, 12, tzinfo=UTC)
 TRUE_LIFT = 0.15
 
 
-def _simulate(folder: Path, **config: object) -> SimulationResult:
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+def _server_database(engine: str, request: pytest.FixtureRequest) -> str | None:
+    """A fresh database for a simulation on PostgreSQL (None: DuckDB, a file in its folder)."""
+    if engine != "postgres":
+        return None
+    from tests.support.postgres import fresh_database
+
+    return fresh_database(request.getfixturevalue("postgres_server"))
+
+
+def _simulate(folder: Path, url: str | None, **config: object) -> SimulationResult:
     result = run_simulation(
         folder,
-        SimulationConfig(start=START, **config),
-        now=START,  # type: ignore[arg-type]
+        SimulationConfig(start=START, **config),  # type: ignore[arg-type]
+        now=START,
+        warehouse=parse_warehouse_url(url) if url else None,
     )
     assert not result.failed, "\n".join(result.lines)
     return result
 
 
+def _warehouse_of(result: SimulationResult, url: str | None) -> Target:
+    return url or result.data_dir / "warehouse.duckdb"
+
+
 @pytest.fixture(scope="module")
-def lifted(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
+def lifted_url(engine: str, request: pytest.FixtureRequest) -> str | None:
+    return _server_database(engine, request)
+
+
+@pytest.fixture(scope="module")
+def lifted(lifted_url: str | None, tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
     folder = tmp_path_factory.mktemp("simulation") / "lifted"
-    return _simulate(folder, days=3, users_per_day=1000, true_lift=TRUE_LIFT, seed=11)
+    return _simulate(folder, lifted_url, days=3, users_per_day=1000, true_lift=TRUE_LIFT, seed=11)
 
 
 @pytest.fixture(scope="module")
-def a_a(tmp_path_factory: pytest.TempPathFactory) -> SimulationResult:
+def a_a(
+    engine: str, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> SimulationResult:
     folder = tmp_path_factory.mktemp("simulation") / "a_a"
-    return _simulate(folder, days=2, users_per_day=1000, true_lift=0.0, seed=12)
+    url = _server_database(engine, request)
+    return _simulate(folder, url, days=2, users_per_day=1000, true_lift=0.0, seed=12)
 
 
 def test_the_interval_covers_the_true_lift_and_excludes_zero(lifted: SimulationResult) -> None:
@@ -69,8 +104,9 @@ def test_a_a_reports_no_significant_effect(a_a: SimulationResult) -> None:
 
 @pytest.mark.parametrize("which", ["lifted", "a_a"])
 def test_the_mart_counts_exactly_the_outcomes_the_simulation_drew(
-    which: str, request: pytest.FixtureRequest
+    which: str, engine: str, request: pytest.FixtureRequest
 ) -> None:
+    # `engine` parametrizes this test as the fixture it looks up (lifted or a_a) is.
     # Intention to treat: every enrolled user counts in their arm, converted or not.
     result: SimulationResult = request.getfixturevalue(which)
     row, truth = result.experiment, result.truth
@@ -83,8 +119,10 @@ def test_the_mart_counts_exactly_the_outcomes_the_simulation_drew(
     assert truth["treatment"]["users"] + truth["holdout"]["users"] == days * per_day
 
 
-def test_only_emails_that_reached_the_outbox_carry_the_lift(lifted: SimulationResult) -> None:
-    con = duckdb.connect(str(lifted.data_dir / "warehouse.duckdb"), read_only=True)
+def test_only_emails_that_reached_the_outbox_carry_the_lift(
+    lifted: SimulationResult, lifted_url: str | None
+) -> None:
+    con = connect(_warehouse_of(lifted, lifted_url), read_only=True)
     try:
         received = received_send_ids(lifted.data_dir / "outbox")
         sent = {
@@ -116,16 +154,15 @@ def test_dashboard_and_lines_are_labelled_as_a_simulation(lifted: SimulationResu
 
 
 def test_the_dashboard_asset_carries_the_experiment_table(
-    lifted: SimulationResult, monkeypatch: pytest.MonkeyPatch
+    lifted: SimulationResult, lifted_url: str | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pipelines.defs.reporting.assets import dashboard
     from pipelines.defs.resources import WarehouseResource
 
     monkeypatch.setenv("BIS_DATA_DIR", str(lifted.data_dir))
     monkeypatch.setenv("BIS_AS_OF", "2026-10-11T12:00:00Z")
-    result = dg.materialize(
-        [dashboard], resources={"warehouse": WarehouseResource(data_dir=str(lifted.data_dir))}
-    )
+    resource = WarehouseResource(data_dir=str(lifted.data_dir), warehouse_url=lifted_url or "")
+    result = dg.materialize([dashboard], resources={"warehouse": resource})
     assert result.success
     metadata = result.asset_materializations_for_node("dashboard")[0].metadata
     experiments = metadata["experiments"].value
@@ -153,3 +190,65 @@ def test_cli_rejects_an_impossible_lift(tmp_path: Path, capsys) -> None:
     assert code == 1
     assert "--true-lift 0.9" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
+
+
+def simulate_args(folder: Path, *extra: str) -> list[str]:
+    return ["simulate", "--days", "1", "--true-lift", "0.1", "--data-dir", str(folder), *extra]
+
+
+def test_cli_refuses_a_server_database_with_real_data(postgres_server, tmp_path: Path, capsys):
+    from tests.support.postgres import fresh_database
+
+    url = fresh_database(postgres_server)
+    with open_warehouse(url):
+        pass  # the migrations' tables: a warehouse that is not a simulation's
+    folder = tmp_path / "s"
+    code = main(simulate_args(folder, "--warehouse-url", url, "--reset"))
+    assert code == 1
+    assert "is not a simulation warehouse" in capsys.readouterr().err
+    assert not folder.exists()  # refused before anything was written
+    with connect(url, read_only=True) as con:
+        assert con.execute("select count(*) from messaging.schema_migrations").fetchone()[0] > 0
+
+
+def test_an_earlier_simulation_on_a_server_is_replaced_only_with_reset(postgres_server) -> None:
+    from tests.support.postgres import fresh_database
+
+    url = parse_warehouse_url(fresh_database(postgres_server))
+    with open_warehouse(url) as con:
+        create_tables(con)
+        con.execute("create table public.leftover as select 1 as x")
+    with pytest.raises(ValueError, match="holds an earlier simulation"):
+        prepare_server_warehouse(url, reset=False)
+    prepare_server_warehouse(url, reset=True, dry_run=True)
+    with connect(url, read_only=True) as con:
+        assert con.execute("select count(*) from simulation.runs").fetchone() == (0,)
+
+    prepare_server_warehouse(url, reset=True)
+
+    with connect(url, read_only=True) as con:
+        left = con.execute(
+            "select table_schema, table_name from information_schema.tables"
+            " where table_schema not in ('pg_catalog', 'information_schema')"
+        ).fetchall()
+    assert left == []
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://sim:pw@127.0.0.1:1/bis", "is the configured warehouse"),
+        ("duckdb:///tmp/elsewhere.duckdb", "expected a postgresql:// URL"),
+    ],
+)
+def test_cli_refuses_the_configured_warehouse_and_a_duckdb_url(
+    url: str, message: str, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BIS_ENV", "dev")
+    monkeypatch.setenv("BIS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("BIS_WAREHOUSE_URL", "postgresql://bis:secret@127.0.0.1:1/bis")
+    folder = tmp_path / "s"
+    code = main(simulate_args(folder, "--warehouse-url", url))
+    assert code == 1
+    assert message in capsys.readouterr().err
+    assert not folder.exists()
