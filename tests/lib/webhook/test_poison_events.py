@@ -23,7 +23,7 @@ from pipelines.lib.email_events.validate import EmailEvent, parse_event
 from pipelines.lib.ingest.checks import unbalanced_files
 from pipelines.lib.settings import load_settings
 from pipelines.lib.steps import build_run_context, email_events_step, warehouse_opener
-from pipelines.lib.warehouse import apply_migrations
+from pipelines.lib.warehouse import apply_migrations, open_warehouse
 from pipelines.lib.webhook import EVENTS_PATH, create_app
 from tests.lib.webhook.webhook_helpers import SIGNER, call
 
@@ -381,7 +381,7 @@ def test_poison_delivered_through_the_receiver_never_stops_a_send_run(
         run = build_run_context(settings, datetime(2025, 11, 25, tzinfo=UTC))
         email_events_step(run, warehouse_opener(settings))
 
-    with duckdb.connect(str(settings.warehouse_path)) as con:
+    with open_warehouse(settings.warehouse, read_only=True) as con:
         assert con.execute("select count(*) from raw.email_events").fetchone()[0] == 15
         codes = [r[3] for r in rejected_rows(con)]
         assert sorted(codes) == sorted(
