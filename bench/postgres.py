@@ -56,24 +56,11 @@ class BenchServer:
 
     def fresh_database(self, name: str) -> str:
         """An empty database `name` (dropped first if there), as a BIS_WAREHOUSE_URL."""
-        con = self.server.connect("postgres")
-        try:
-            con.autocommit = True
-            with con.cursor() as cursor:
-                cursor.execute(f'drop database if exists "{name}"')
-                cursor.execute(f'create database "{name}"')
-        finally:
-            con.close()
+        self.server.admin(f'drop database if exists "{name}"', f'create database "{name}"')
         return self.server.url(name)
 
     def drop_database(self, name: str) -> None:
-        con = self.server.connect("postgres")
-        try:
-            con.autocommit = True
-            with con.cursor() as cursor:
-                cursor.execute(f'drop database if exists "{name}" with (force)')
-        finally:
-            con.close()
+        self.server.admin(f'drop database if exists "{name}" with (force)')
 
     def database_mb(self, name: str) -> float:
         """The database's size on disk (tables, indexes, TOAST), MB."""

@@ -39,11 +39,16 @@ def atomic_output(path: Path, mode: str = "wb") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
         raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
+    fsync_path(path.parent)
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file, or a folder's entries (so a rename in it survives a crash), to disk."""
+    fd = os.open(path, os.O_RDONLY)
     try:
-        os.fsync(dir_fd)
+        os.fsync(fd)
     finally:
-        os.close(dir_fd)
+        os.close(fd)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -52,4 +57,4 @@ def atomic_write_text(path: Path, text: str) -> None:
         handle.write(text.encode("utf-8"))
 
 
-__all__ = ["atomic_output", "atomic_write_text"]
+__all__ = ["atomic_output", "atomic_write_text", "fsync_path"]

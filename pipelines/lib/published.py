@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
+from pipelines.lib.atomic_files import fsync_path
 from pipelines.lib.clock import wall_clock
 from pipelines.lib.engine.url import WarehouseUrl
 from pipelines.lib.faults import about
@@ -131,14 +132,6 @@ def _remove_leftovers(folder: Path, name: str) -> None:
             leftover.unlink()
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def publish(
     con: duckdb.DuckDBPyConnection,
     target_path: Path,
@@ -167,9 +160,9 @@ def publish(
             finally:
                 con.execute(f"use {_quote(catalog)}")
                 con.execute(f"detach {_COPY}")
-            _fsync(temp)
+            fsync_path(temp)
         os.replace(temp, target_path)
-        _fsync(folder)  # the rename itself survives a crash
+        fsync_path(folder)  # the rename itself survives a crash
     except BaseException:
         for path in (temp, Path(f"{temp}.wal")):
             with contextlib.suppress(FileNotFoundError):

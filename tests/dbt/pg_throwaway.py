@@ -61,6 +61,19 @@ class Server:
             "BIS_PG_DATABASE": self.database,
         }
 
+    def admin(self, *statements: str) -> list[tuple]:
+        """Run `statements` on the maintenance database, outside a transaction (create or
+        drop a database); returns the last one's rows."""
+        con = self.connect("postgres")
+        try:
+            con.autocommit = True
+            with con.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+                return cursor.fetchall() if cursor.description else []
+        finally:
+            con.close()
+
     def connect(self, database: str | None = None):
         return psycopg2.connect(
             host=self.host,
@@ -215,18 +228,12 @@ def throwaway_server(
             deadline = time.monotonic() + 30
             while True:
                 try:
-                    con = server.connect("postgres")
+                    server.admin(f'create database "{database}"')
                     break
                 except psycopg2.OperationalError:
                     if time.monotonic() > deadline:
                         raise
                     time.sleep(0.2)
-            try:
-                con.autocommit = True
-                with con.cursor() as cursor:
-                    cursor.execute(f'create database "{database}"')
-            finally:
-                con.close()
             yield server
         finally:
             if started:

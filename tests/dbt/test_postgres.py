@@ -25,6 +25,7 @@ import pytest
 from pipelines.lib.dbt import DBT_PROJECT_DIR
 from pipelines.lib.warehouse import migration_files
 from tests.dbt.conftest import raw_event_rows
+from tests.support.postgres import running_server
 
 AS_OF = "2026-11-24T12:00:00+00:00"  # as conftest.AS_OF: the DuckDB build uses the same clock
 EXPERIMENT_MARTS = ("fct_message_performance", "fct_sequence_experiments")
@@ -32,24 +33,11 @@ EVENTS_FILE = Path(__file__).resolve().parent / "fixtures" / "events.jsonl"  # a
 MARTS = ("kpi_daily", "dim_users", "user_segments", "fct_onboarding_funnel", "user_progress")
 
 
-def postgres_required() -> bool:
-    return os.environ.get("BIS_REQUIRE_POSTGRES", "").strip().lower() not in ("", "0", "false")
-
-
 @pytest.fixture(scope="module")
 def postgres_server() -> Iterator[pg_throwaway.Server]:
-    bindir = pg_throwaway.find_bindir()
-    if bindir is None:
-        reason = (
-            "PostgreSQL server binaries (initdb, pg_ctl, postgres) not found; "
-            "`make test-postgres` installs Debian's postgresql package"
-        )
-        if postgres_required():
-            pytest.fail(f"BIS_REQUIRE_POSTGRES is set: {reason}", pytrace=False)
-        pytest.skip(reason)
     # A server time zone far from UTC: the models must not depend on the session's
     # (docs/architecture.md §4).
-    with pg_throwaway.throwaway_server(bindir, timezone="Pacific/Chatham") as server:
+    with running_server(timezone="Pacific/Chatham") as server:
         yield server
 
 

@@ -37,11 +37,5 @@ def running_server(timezone: str = "UTC") -> Iterator[pg_throwaway.Server]:
 def fresh_database(server: pg_throwaway.Server) -> str:
     """A new empty database on `server`, as a `BIS_WAREHOUSE_URL` value."""
     name = f"bis_{os.getpid()}_{next(_databases)}"
-    con = server.connect("postgres")
-    try:
-        con.autocommit = True
-        with con.cursor() as cursor:
-            cursor.execute(f'create database "{name}"')
-    finally:
-        con.close()
+    server.admin(f'create database "{name}"')
     return server.url(name)

@@ -68,6 +68,12 @@ def _with_params(statement: str) -> bool:
     return bool(_PLACEHOLDER.search(statement))
 
 
+@lru_cache(maxsize=2048)
+def _percent_escaped(statement: str) -> str:
+    """The statement as psycopg reads it when parameters are passed: lone `%` doubled."""
+    return _LONE_PERCENT.sub("%%", statement)
+
+
 # strftime directives → PostgreSQL to_char patterns; every other character is quoted text.
 _TO_CHAR = {"Y": "YYYY", "m": "MM", "d": "DD", "H": "HH24", "M": "MI", "S": "SS", "f": "US"}
 
@@ -171,7 +177,7 @@ class PostgresConnection:
         try:
             for statement in to_postgres(sql):
                 if params and _with_params(statement):
-                    self._cursor.execute(_LONE_PERCENT.sub("%%", statement), params)
+                    self._cursor.execute(_percent_escaped(statement), params)
                 else:
                     self._cursor.execute(statement)
         except psycopg.Error as exc:
@@ -183,7 +189,7 @@ class PostgresConnection:
     def executemany(self, sql: str, rows: Iterable[Sequence[Any] | dict[str, Any]]):
         try:
             (statement,) = to_postgres(sql)
-            self._cursor.executemany(_LONE_PERCENT.sub("%%", statement), list(rows))
+            self._cursor.executemany(_percent_escaped(statement), list(rows))
         except psycopg.Error as exc:
             raise _named(exc, sql) from exc
         return self

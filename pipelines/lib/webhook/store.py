@@ -17,6 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipelines.lib.atomic_files import fsync_path
 from pipelines.lib.email_events.validate import MAX_JSON_DEPTH, JsonRejected, loads_strict
 
 # Called with the temp file's path after it is written and fsynced, before the rename.
@@ -119,7 +120,7 @@ def append_events(
         with contextlib.suppress(OSError):
             temp.unlink()
         raise
-    _fsync_dir(day_dir)  # the rename is durable only once the directory entry is
+    fsync_path(day_dir)  # the rename is durable only once the directory entry is
     return final
 
 
@@ -132,12 +133,4 @@ def _ensure_dir_durable(directory: Path) -> None:
         current = current.parent
     directory.mkdir(parents=True, exist_ok=True)
     for created in reversed(missing):
-        _fsync_dir(created.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_path(created.parent)
